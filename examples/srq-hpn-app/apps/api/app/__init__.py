@@ -1,0 +1,1 @@
+"""The srq-hpn sample api."""

@@ -1,0 +1,146 @@
+"""Step 2: Docker Engine and Compose v2, with a daemon.json from settings.
+
+OS differences live in the tables below; the deploy function only reads them.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.deb import DebArch, DebPackages
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import apt, files, systemd
+
+from tasks import render
+from tasks.settings import Settings
+
+# Packages of the "distro" method, by (distribution, major version). Debian 12 has
+# no Compose v2 package, so it needs the official repository.
+DISTRO_PACKAGES = {
+    ("debian", 13): ["docker.io", "docker-cli", "docker-compose", "docker-buildx"],
+    ("ubuntu", 22): ["docker.io", "docker-compose-v2", "docker-buildx"],
+    ("ubuntu", 24): ["docker.io", "docker-compose-v2", "docker-buildx"],
+}
+OFFICIAL_PACKAGES = [
+    "docker-ce",
+    "docker-ce-cli",
+    "containerd.io",
+    "docker-buildx-plugin",
+    "docker-compose-plugin",
+]
+# Removed before installing from Docker's repository (Docker's own instructions).
+OFFICIAL_CONFLICTS = [
+    "docker.io",
+    "docker-doc",
+    "docker-cli",
+    "docker-compose",
+    "docker-compose-v2",
+    "docker-buildx",
+    "podman-docker",
+    "containerd",
+    "runc",
+]
+SUPPORTED = {("debian", 12), ("debian", 13), ("ubuntu", 22), ("ubuntu", 24)}
+# What the deploy itself runs on the server besides Docker.
+BASE_PACKAGES = ["ca-certificates", "curl"]
+KEYRING = "/etc/apt/keyrings/docker.asc"
+
+
+class PlatformError(PyinfraError):
+    """The server's OS or the chosen install method is not supported."""
+
+
+def platform(distro: dict) -> tuple[str, int, str]:
+    """(id, major version, codename) of a LinuxDistribution fact, or PlatformError."""
+    meta = distro.get("release_meta") or {}
+    distro_id = (meta.get("ID") or distro.get("name") or "").lower()
+    major = distro.get("major")
+    codename = meta.get("VERSION_CODENAME") or meta.get("UBUNTU_CODENAME") or ""
+    if (distro_id, major) not in SUPPORTED:
+        raise PlatformError(
+            f"unsupported OS {distro.get('name')} {major}: the deploy supports "
+            "Debian 12/13 and Ubuntu 22.04/24.04"
+        )
+    return distro_id, major, codename
+
+
+def packages_for(method: str, distro_id: str, major: int) -> list[str]:
+    if method == "official":
+        return list(OFFICIAL_PACKAGES)
+    try:
+        return list(DISTRO_PACKAGES[(distro_id, major)])
+    except KeyError:
+        raise PlatformError(
+            f"{distro_id} {major} has no Docker Compose v2 package of its own; "
+            "set docker_install_method = 'official'"
+        ) from None
+
+
+def official_repo_line(repo_url: str, distro_id: str, codename: str, arch: str) -> str:
+    return f"deb [arch={arch} signed-by={KEYRING}] {repo_url.rstrip('/')}/{distro_id} {codename} stable"
+
+
+@deploy("Install Docker Engine and Compose v2")
+def install(settings: Settings):
+    distro_id, major, codename = platform(host.get_fact(LinuxDistribution))
+    method = settings.docker_install_method
+    packages = packages_for(method, distro_id, major)
+
+    files.directory(name="Ensure /etc/docker exists", path="/etc/docker", mode="755")
+    daemon_config = files.put(
+        name="Ensure /etc/docker/daemon.json sets log rotation and registries",
+        src=StringIO(render.daemon_json(settings)),
+        dest="/etc/docker/daemon.json",
+        mode="644",
+    )
+
+    installed = host.get_fact(DebPackages)
+    repo_changed = False
+    if method == "official":
+        apt.packages(
+            name="Ensure distribution Docker packages are absent (they conflict with Docker's)",
+            packages=OFFICIAL_CONFLICTS,
+            present=False,
+        )
+        missing_base = [p for p in BASE_PACKAGES if p not in installed]
+        if missing_base:
+            apt.update(name="Update apt's package lists")
+            apt.packages(name="Ensure curl and CA certificates are installed", packages=missing_base)
+        files.directory(name="Ensure /etc/apt/keyrings exists", path="/etc/apt/keyrings", mode="755")
+        files.download(
+            name="Ensure Docker's apt signing key is installed",
+            src=f"{settings.docker_official_repo_url.rstrip('/')}/{distro_id}/gpg",
+            dest=KEYRING,
+            mode="644",
+        )
+        repo = files.put(
+            name="Ensure Docker's apt repository is configured (signed-by keyring)",
+            src=StringIO(
+                official_repo_line(settings.docker_official_repo_url, distro_id, codename, host.get_fact(DebArch))
+                + "\n"
+            ),
+            dest="/etc/apt/sources.list.d/docker.list",
+            mode="644",
+        )
+        repo_changed = repo.will_change
+
+    missing = [p for p in BASE_PACKAGES + packages if p not in installed]
+    if missing or repo_changed:
+        apt.update(name="Update apt's package lists")
+    if missing:
+        apt.packages(
+            name=f"Ensure {', '.join(missing)} are installed",
+            packages=missing,
+            no_recommends=True,
+        )
+
+    systemd.service(
+        name="Ensure Docker is started and enabled at boot",
+        service="docker",
+        running=True,
+        enabled=True,
+        restarted=bool(daemon_config.will_change) and not missing,
+    )

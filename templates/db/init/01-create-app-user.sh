@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy.
+#
+# Creates the limited role of the running api ($POSTGRES_APP_USER): it may
+# SELECT/INSERT/UPDATE/DELETE rows and use sequences in schema public, including
+# on tables that migrations create later (default privileges), and nothing else.
+#
+# Runs three ways, always inside the db container:
+#   - by the postgres image, once, when the data volume is first initialised;
+#   - `01-create-app-user.sh check`: prints what differs from the wanted state
+#     (nothing when all is well) and changes nothing;
+#   - `01-create-app-user.sh apply`: makes it so; safe to repeat. The deploy runs
+#     it whenever `check` reports a difference, so an existing volume (where the
+#     image skips init scripts) still ends up with the role and its grants.
+# Passwords are read from the environment and never appear on a command line.
+set -euo pipefail
+
+mode="${1:-apply}"
+: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${POSTGRES_APP_USER:?}" "${POSTGRES_APP_PASSWORD:?}"
+
+psql_admin() {
+	psql -X -q -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+		-v admin_user="$POSTGRES_USER" -v app_user="$POSTGRES_APP_USER" -v db_name="$POSTGRES_DB" "$@"
+}
+
+# Can this role log in over TCP with the password from the environment?
+password_works() {
+	PGPASSWORD="$2" psql -X -q -h 127.0.0.1 --username "$1" --dbname "$POSTGRES_DB" \
+		-tAc 'SELECT 1' >/dev/null 2>&1
+}
+
+check() {
+	psql_admin -tA <<-'SQL'
+		SELECT 'role ' || :'app_user' || ' is missing'
+		WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user');
+		SELECT 'role ' || rolname || ' has more than row privileges'
+		FROM pg_roles WHERE rolname = :'app_user'
+		  AND (rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls OR NOT rolcanlogin);
+		SELECT 'role ' || :'app_user' || ' lacks ' || p.priv || ' on ' || c.relname
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+		CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) AS p(priv)
+		WHERE c.relkind IN ('r', 'p')
+		  AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user')
+		  AND NOT has_table_privilege(:'app_user', c.oid, p.priv);
+		SELECT 'role ' || :'app_user' || ' lacks USAGE on sequence ' || c.relname
+		FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+		WHERE c.relkind = 'S'
+		  AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user')
+		  AND NOT has_sequence_privilege(:'app_user', c.oid, 'USAGE');
+		SELECT 'default privileges for new ' || kind || ' are missing'
+		FROM (VALUES ('r', 'tables'), ('S', 'sequences')) AS k(objtype, kind)
+		WHERE NOT EXISTS (
+			SELECT 1 FROM pg_default_acl d
+			JOIN pg_namespace n ON n.oid = d.defaclnamespace AND n.nspname = 'public'
+			WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = :'admin_user')
+			  AND d.defaclobjtype = k.objtype::"char"
+			  AND array_to_string(d.defaclacl, ',') LIKE '%' || :'app_user' || '=%');
+		SELECT 'PUBLIC may create objects in schema public'
+		WHERE has_schema_privilege('public', 'public', 'CREATE');
+	SQL
+	if ! password_works "$POSTGRES_APP_USER" "$POSTGRES_APP_PASSWORD"; then
+		echo "password of role $POSTGRES_APP_USER differs from POSTGRES_APP_PASSWORD"
+	fi
+	if [ -n "${POSTGRES_PASSWORD:-}" ] && ! password_works "$POSTGRES_USER" "$POSTGRES_PASSWORD"; then
+		echo "password of role $POSTGRES_USER differs from POSTGRES_PASSWORD"
+	fi
+}
+
+apply() {
+	local existed
+	existed=$(psql_admin -tA <<<"SELECT count(*) FROM pg_roles WHERE rolname = :'app_user';")
+	psql_admin <<-'SQL'
+		\set app_password `printenv POSTGRES_APP_PASSWORD`
+		\set admin_password `printenv POSTGRES_PASSWORD`
+		SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') AS create_role \gset
+		\if :create_role
+			CREATE ROLE :"app_user" LOGIN PASSWORD :'app_password';
+		\else
+			ALTER ROLE :"app_user" LOGIN PASSWORD :'app_password';
+		\endif
+		SELECT :'admin_password' <> '' AS set_admin_password \gset
+		\if :set_admin_password
+			ALTER ROLE :"admin_user" PASSWORD :'admin_password';
+		\endif
+		ALTER ROLE :"app_user" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+		REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+		GRANT CONNECT ON DATABASE :"db_name" TO :"app_user";
+		GRANT USAGE ON SCHEMA public TO :"app_user";
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_user";
+		GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_user";
+		ALTER DEFAULT PRIVILEGES FOR ROLE :"admin_user" IN SCHEMA public
+			GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_user";
+		ALTER DEFAULT PRIVILEGES FOR ROLE :"admin_user" IN SCHEMA public
+			GRANT USAGE, SELECT ON SEQUENCES TO :"app_user";
+	SQL
+	if [ "$existed" = 1 ]; then
+		echo "Limited app user '$POSTGRES_APP_USER' updated successfully"
+	else
+		echo "Limited app user '$POSTGRES_APP_USER' created successfully"
+	fi
+}
+
+case "$mode" in
+	check) check ;;
+	apply) apply ;;
+	*)
+		echo "usage: $0 [check|apply]" >&2
+		exit 2
+		;;
+esac

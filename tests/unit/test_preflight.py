@@ -1,0 +1,142 @@
+"""Each preflight rule rejects its bad input with its message."""
+
+import pytest
+
+from tasks.settings import SettingsError, check_settings, generate_password, validated_settings
+
+GOOD = {"srq_hpn_domain": "example.com"}
+STRONG = generate_password()
+
+
+def problems(defaults, data=None, environ=None):
+    return check_settings({**GOOD, **(data or {})}, defaults, environ or {})
+
+
+def test_sample_configuration_passes(defaults):
+    assert problems(defaults) == []
+    assert problems(defaults, environ={"POSTGRES_PASSWORD": STRONG, "POSTGRES_APP_PASSWORD": generate_password()}) == []
+
+
+@pytest.mark.parametrize(
+    "domain, message",
+    [
+        ("", "srq_hpn_domain (DOMAIN) is required"),
+        ("https://example.com", "must be a bare host name"),
+        ("example.com/app", "must be a bare host name"),
+        ("example.com:8443", "must be a bare host name"),
+        ("exa mple.com", "must be a bare host name"),
+        ("-bad-.example.com", "is not a valid host name"),
+        ("under_score.example.com", "is not a valid host name"),
+    ],
+)
+def test_domain_rules(defaults, domain, message):
+    found = problems(defaults, {"srq_hpn_domain": domain})
+    assert len(found) == 1 and message in found[0], found
+
+
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("short-but-random-Xy7", "too short (20 characters, at least 32)"),
+        ("a" * 40, "does not look random"),
+        ("abababababababababababababababababab", "does not look random"),
+        ("changeme", "known default or placeholder"),
+        ("<generated-superuser-password>", "known default or placeholder"),
+        ("Postgres", "known default or placeholder"),
+        (STRONG[:20] + " " + STRONG[20:], "must not contain spaces, quotes"),
+        (STRONG + "'", "must not contain spaces, quotes"),
+    ],
+)
+def test_password_rules(defaults, password, message):
+    found = problems(defaults, environ={"POSTGRES_APP_PASSWORD": password})
+    assert any(message in p and p.startswith("POSTGRES_APP_PASSWORD") for p in found), found
+
+
+def test_passwords_must_differ(defaults):
+    found = problems(defaults, environ={"POSTGRES_PASSWORD": STRONG, "POSTGRES_APP_PASSWORD": STRONG})
+    assert found == ["POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD must differ"]
+
+
+@pytest.mark.parametrize("key", ["postgres_db", "postgres_user", "postgres_app_user"])
+@pytest.mark.parametrize("value", ["1db", "Srq", "srq-hpn", "a" * 64, "drop table;"])
+def test_identifier_rules(defaults, key, value):
+    found = problems(defaults, {key: value})
+    assert any(p.startswith(f"{key} must be a PostgreSQL identifier") for p in found), found
+
+
+def test_app_role_must_differ_from_superuser(defaults):
+    found = problems(defaults, {"postgres_app_user": "srq_hpn"})
+    assert found == ["postgres_app_user must differ from postgres_user (least privilege)"]
+
+
+def test_unknown_settings_are_named_with_a_hint(defaults):
+    found = problems(defaults, {"srq_hpn_domian": "x", "caddy_tsl": "internal", "ssh_port": 22, "other": 1})
+    assert found == [
+        "unknown setting 'caddy_tsl' (did you mean 'caddy_tls'?)",
+        "unknown setting 'srq_hpn_domian' (did you mean 'srq_hpn_domain'?)",
+    ]
+
+
+def test_app_source_rules(defaults, tmp_path):
+    assert problems(defaults, {"srq_hpn_app_source": "ftp"}) == [
+        "srq_hpn_app_source must be one of upload, git, got 'ftp'"
+    ]
+    found = problems(defaults, {"srq_hpn_app_local_path": str(tmp_path)})
+    assert len(found) == 2 and all("has no apps/" in p for p in found)
+    assert problems(defaults, {"srq_hpn_app_source": "git"}) == [
+        "srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'"
+    ]
+    found = problems(defaults, {"srq_hpn_app_source": "git", "srq_hpn_app_git_repo": "git@example.com:o/r.git",
+                                "srq_hpn_app_git_deploy_key": str(tmp_path / "nope")})
+    assert found == [f"srq_hpn_app_git_deploy_key {str(tmp_path / 'nope')!r} is not a readable file"]
+    assert problems(defaults, {"srq_hpn_api_path": "../api"}) == [
+        "srq_hpn_api_path must be a relative path inside the source, got '../api'"
+    ]
+
+
+def test_enumerations_and_types(defaults):
+    assert problems(defaults, {"caddy_tls": "selfsigned"}) == [
+        "caddy_tls must be one of letsencrypt, internal, got 'selfsigned'"
+    ]
+    assert problems(defaults, {"docker_install_method": "snap"}) == [
+        "docker_install_method must be one of official, distro, got 'snap'"
+    ]
+    assert problems(defaults, {"postgres_healthy_timeout": "60"}) == [
+        "postgres_healthy_timeout must be a positive whole number, got '60'"
+    ]
+    assert problems(defaults, {"docker_insecure_registries": "registry:5000"}) == [
+        "docker_insecure_registries must be a list of strings, got 'registry:5000'"
+    ]
+    assert problems(defaults, {"srq_hpn_verify": "yes"}) == ["srq_hpn_verify must be True or False, got 'yes'"]
+    assert problems(defaults, {"caddy_acme_email": "nobody"}) == ["caddy_acme_email is not an email address: 'nobody'"]
+    assert problems(defaults, {"srq_hpn_app_dir": "/opt"}) == [
+        "srq_hpn_app_dir must be an absolute path of its own, got '/opt'"
+    ]
+    assert problems(defaults, {"docker_log_max_size": "lots"}) == [
+        "docker_log_max_size must look like 10m, got 'lots'"
+    ]
+
+
+def test_every_problem_is_reported_at_once(defaults):
+    with pytest.raises(SettingsError) as error:
+        validated_settings(
+            {"srq_hpn_domain": "http://x", "postgres_db": "1x", "caddy_tls": "no"},
+            {"POSTGRES_PASSWORD": "changeme"},
+            defaults,
+        )
+    assert len(error.value.problems) == 4
+    text = str(error.value)
+    assert "4 problem(s); nothing on the server was changed" in text
+    assert "changeme" not in text  # a rejected password is never echoed back
+
+
+def test_generated_passwords_are_openssl_strength():
+    first, second = generate_password(), generate_password()
+    assert len(first) == 44 and first != second
+    assert problems_free(first)
+
+
+def problems_free(password):
+    from tasks.settings import check_password
+
+    return check_password("X", password) == []
