@@ -142,7 +142,10 @@ class AppRoleDrift(FactBase):
     default = list
 
     def command(self, container=CONTAINERS["db"]):
-        return f"docker exec {shlex.quote(container)} bash {INIT_SCRIPT_IN_CONTAINER} check"
+        return (
+            f"docker exec {shlex.quote(container)} bash {INIT_SCRIPT_IN_CONTAINER} check 2>&1 "
+            "|| echo 'the check itself failed (see the lines above)'"
+        )
 
     def process(self, output):
         return [line for line in output if line.strip()]

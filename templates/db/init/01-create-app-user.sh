@@ -23,9 +23,12 @@ psql_admin() {
 		-v admin_user="$POSTGRES_USER" -v app_user="$POSTGRES_APP_USER" -v db_name="$POSTGRES_DB" "$@"
 }
 
-# Can this role log in over TCP with the password from the environment?
+# Can this role log in over TCP with the password from the environment? Uses the
+# container's own address: the postgres image trusts 127.0.0.1 without a password.
 password_works() {
-	PGPASSWORD="$2" psql -X -q -h 127.0.0.1 --username "$1" --dbname "$POSTGRES_DB" \
+	local address
+	address=$(hostname -i 2>/dev/null | awk '{print $1}')
+	PGPASSWORD="$2" psql -X -q -h "${address:-127.0.0.1}" --username "$1" --dbname "$POSTGRES_DB" \
 		-tAc 'SELECT 1' >/dev/null 2>&1
 }
 
@@ -42,13 +45,13 @@ check() {
 		CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) AS p(priv)
 		WHERE c.relkind IN ('r', 'p')
 		  AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user')
-		  AND NOT has_table_privilege(:'app_user', c.oid, p.priv);
+		  AND CASE WHEN c.relkind IN ('r', 'p') THEN NOT has_table_privilege(:'app_user', c.oid, p.priv) END;
 		SELECT 'role ' || :'app_user' || ' lacks USAGE on sequence ' || c.relname
 		FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
 		WHERE c.relkind = 'S'
 		  AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user')
-		  AND NOT has_sequence_privilege(:'app_user', c.oid, 'USAGE');
+		  AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege(:'app_user', c.oid, 'USAGE') END;
 		SELECT 'default privileges for new ' || kind || ' are missing'
 		FROM (VALUES ('r', 'tables'), ('S', 'sequences')) AS k(objtype, kind)
 		WHERE NOT EXISTS (
