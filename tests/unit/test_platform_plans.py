@@ -1,0 +1,112 @@
+"""The whole deploy, simulated with pyinfra's @fake connector, on each supported platform.
+
+The integration tests prove Debian 13 with distro packages on a real server; these
+runs prove which commands the deploy generates elsewhere (Docker's official
+repository, Ubuntu 22.04/24.04, Debian 12), with no server: the facts are canned.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tasks.settings import ROOT
+
+PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+RELEASES = {
+    ("debian", "12"): ("Debian GNU/Linux", "bookworm"),
+    ("debian", "13"): ("Debian GNU/Linux", "trixie"),
+    ("ubuntu", "22.04"): ("Ubuntu", "jammy"),
+    ("ubuntu", "24.04"): ("Ubuntu", "noble"),
+}
+HEALTHY = [
+    "check / 200 <html>",
+    'check /api/health 200 {"ok":true,"service":"api"}',
+    'check /api/db-health 200 {"db_ok":true,"now":"x"}',
+    "check http-redirect 308 https://example.com/",
+]
+OFFICIAL = "docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin"
+
+
+def simulate(tmp_path, distro_id, version, method, extra=""):
+    name, codename = RELEASES[(distro_id, version)]
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(textwrap.dedent(f"""
+        hosts = [("@fake/server", {{
+            "fake_delay": 0,
+            "fake_delay_jitter": 0,
+            "srq_hpn_domain": "example.com",
+            "docker_install_method": {method!r},
+            {extra}
+            "fake_responses": {{
+                "*-release": ["/etc/os-release", 'NAME="{name}"', "ID={distro_id}",
+                              'VERSION_ID="{version}"', "VERSION_CODENAME={codename}", "---"],
+                "dpkg --print-architecture": "amd64",
+                "docker inspect --format '{{{{.State.Status}}}}": "running healthy",
+                "01-create-app-user.sh check": [],
+                "alembic current": "0002 (head)",
+                "check http-redirect": {HEALTHY!r},
+            }},
+        }})]
+    """))
+    result = subprocess.run(
+        [PYINFRA, str(inventory), "deploy.py", "-y", "-vv", "--debug", "--group-data", "group_data"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    commands = [line.split(">>> ", 1)[1] for line in (result.stdout + result.stderr).splitlines() if ">>> " in line]
+    return result, commands
+
+
+def installs(commands):
+    return [c for c in commands if "apt-get" in c and " install " in c]
+
+
+@pytest.mark.parametrize("distro_id, version", [("debian", "12"), ("debian", "13"), ("ubuntu", "22.04"), ("ubuntu", "24.04")])
+def test_official_repository_on_every_platform(tmp_path, distro_id, version):
+    result, commands = simulate(tmp_path, distro_id, version, "official")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(f"https://download.docker.com/linux/{distro_id}/gpg" in c for c in commands)
+    assert any(c.endswith("/etc/apt/keyrings/docker.asc") and c.startswith("mv ") for c in commands)
+    assert "simulating put_file on @fake/server: /etc/apt/sources.list.d/docker.list" in result.stderr
+    assert any(OFFICIAL in c and "--no-install-recommends" in c for c in installs(commands)), installs(commands)
+    assert "systemctl enable docker.service" in commands
+    # Then the rest of the deploy, in the guide's order.
+    up_db = next(i for i, c in enumerate(commands) if c.endswith("up -d --remove-orphans db"))
+    build = next(i for i, c in enumerate(commands) if " build api web" in c)
+    up_all = next(i for i, c in enumerate(commands) if c.endswith("up -d --remove-orphans db api web caddy"))
+    assert up_db < build < up_all
+
+
+@pytest.mark.parametrize(
+    "distro_id, version, packages",
+    [
+        ("debian", "13", "docker.io docker-cli docker-compose docker-buildx"),
+        ("ubuntu", "22.04", "docker.io docker-compose-v2 docker-buildx"),
+        ("ubuntu", "24.04", "docker.io docker-compose-v2 docker-buildx"),
+    ],
+)
+def test_distribution_packages(tmp_path, distro_id, version, packages):
+    result, commands = simulate(tmp_path, distro_id, version, "distro")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(packages in c for c in installs(commands)), installs(commands)
+    assert not any("download.docker.com" in c for c in commands)
+
+
+def test_debian_12_distro_packages_are_refused_before_any_change(tmp_path):
+    result, commands = simulate(tmp_path, "debian", "12", "distro")
+    assert result.returncode != 0
+    assert "debian 12 has no Docker Compose v2 package of its own" in result.stdout + result.stderr
+    assert not any(c.startswith(("mkdir", "apt-get", "chmod", "systemctl")) for c in commands), commands
+
+
+def test_insecure_registries_reach_daemon_json_before_docker_starts(tmp_path):
+    result, commands = simulate(tmp_path, "debian", "13", "distro",
+                                extra='"docker_insecure_registries": ["registry.test:5000"],')
+    assert result.returncode == 0, result.stderr[-3000:]
+    daemon = result.stderr.index("simulating put_file on @fake/server: /etc/docker/daemon.json")
+    install = result.stderr.index("install --no-install-recommends")
+    assert daemon < install
