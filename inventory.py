@@ -45,3 +45,12 @@ _env_hosts = [h.strip() for h in os.environ.get("SRQ_HPN_PRODUCTION_HOSTS", "").
 production = [_parse_host(h) for h in _env_hosts] + _groups.pop("production", [])
 sandbox = _groups.pop("sandbox", [])
 globals().update(_groups)
+
+if not (production or sandbox or _groups):
+    import sys
+
+    print(
+        "inventory.py: no hosts. Set SRQ_HPN_PRODUCTION_HOSTS=[user@]host[:port],... or SRQ_HPN_INVENTORY=file.json, "
+        "or start the local sandbox: python -m tests.testbed.sandbox up",
+        file=sys.stderr,
+    )
