@@ -187,21 +187,22 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
             problems.append(f"unknown setting {key!r}{hint}")
 
     merged = {**defaults, **{k: v for k, v in data.items() if k in defaults}}
+    type_problems: list[str] = []
     for key, default in defaults.items():
         value = merged[key]
         if isinstance(default, bool) and not isinstance(value, bool):
-            problems.append(f"{key} must be True or False, got {value!r}")
+            type_problems.append(f"{key} must be True or False, got {value!r}")
         elif isinstance(default, int) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                problems.append(f"{key} must be a positive whole number, got {value!r}")
+                type_problems.append(f"{key} must be a positive whole number, got {value!r}")
         elif isinstance(default, str) and not isinstance(value, str):
-            problems.append(f"{key} must be a string, got {value!r}")
+            type_problems.append(f"{key} must be a string, got {value!r}")
         elif isinstance(default, list) and not (
             isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
         ):
-            problems.append(f"{key} must be a list of strings, got {value!r}")
-    if problems:
-        return problems
+            type_problems.append(f"{key} must be a list of strings, got {value!r}")
+    if type_problems:  # the rules below need values of the right type
+        return problems + type_problems
 
     problems += check_domain(merged["srq_hpn_domain"])
 

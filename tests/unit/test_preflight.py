@@ -120,13 +120,14 @@ def test_enumerations_and_types(defaults):
 def test_every_problem_is_reported_at_once(defaults):
     with pytest.raises(SettingsError) as error:
         validated_settings(
-            {"srq_hpn_domain": "http://x", "postgres_db": "1x", "caddy_tls": "no"},
+            {"srq_hpn_domain": "http://x", "postgres_db": "1x", "caddy_tls": "no", "caddy_tsl": "internal"},
             {"POSTGRES_PASSWORD": "changeme"},
             defaults,
         )
-    assert len(error.value.problems) == 4
+    assert len(error.value.problems) == 5
     text = str(error.value)
-    assert "4 problem(s); nothing on the server was changed" in text
+    assert "5 problem(s); nothing on the server was changed" in text
+    assert "unknown setting 'caddy_tsl' (did you mean 'caddy_tls'?)" in text
     assert "changeme" not in text  # a rejected password is never echoed back
 
 
