@@ -1,0 +1,32 @@
+"""Ad-hoc facts: what an operator asks of a running server, with `pyinfra inventory.py fact`."""
+
+import pytest
+
+from tests.testbed import harness
+
+pytestmark = pytest.mark.integration
+
+
+def fact(server, testbed, *args):
+    run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", *args, "--json")
+    assert run.returncode == 0, run.describe()
+    (answer,) = run.json().values()  # keyed by the fact's name and arguments
+    return answer["127.0.0.1"]
+
+
+def test_stack_containers_fact(deployed, server, testbed):
+    containers = fact(server, testbed, "tasks.facts.StackContainers")
+    assert sorted(containers) == ["api", "caddy", "db", "web"]
+    for service, info in containers.items():
+        assert info["state"] == "running", (service, info)
+        assert info["config_hash"] == info["expected_hash"], service
+        assert info["image_current"] is True, service
+    assert containers["db"]["health"] == containers["api"]["health"] == "healthy"
+
+
+def test_health_migration_and_app_role_facts(deployed, server, testbed):
+    health = fact(server, testbed, "tasks.facts.StackHealth", "domain=srq-hpn.test", "tls_internal=true")
+    assert health["/api/health"] == {"status": 200, "body": '{"ok":true,"service":"api"}'}
+    assert health["http-redirect"] == {"status": 308, "body": "https://srq-hpn.test/"}
+    assert fact(server, testbed, "tasks.facts.MigrationState") == {"current": ["0002 (head)"], "at_head": True}
+    assert fact(server, testbed, "tasks.facts.AppRoleDrift") == []
