@@ -128,6 +128,7 @@ def install(settings: Settings):
         repo_changed = repo.will_change
 
     missing = [p for p in BASE_PACKAGES + packages if p not in installed]
+    fresh_install = any(p not in installed for p in packages)
     if missing or repo_changed:
         apt.update(name="Update apt's package lists")
     if missing:
@@ -142,5 +143,6 @@ def install(settings: Settings):
         service="docker",
         running=True,
         enabled=True,
-        restarted=bool(daemon_config.will_change) and not missing,
+        # A fresh install starts the daemon with daemon.json already in place.
+        restarted=bool(daemon_config.will_change) and not fresh_install,
     )

@@ -91,7 +91,10 @@ def private_file(path: str, content, preview: str = "", mode: str = "600", user=
     if not remote:
         # Created empty with its final mode first: the content never sits in a readable file.
         yield StringCommand("install", "-m", mode, "-o", user, "-g", group, "/dev/null", path)
-    yield FileUploadCommand(BytesIO(data), path, remote_temp_filename=host.get_temp_filename(path))
+    # With sudo, pyinfra uploads to a temporary file first: keep it in the SSH user's
+    # home directory (relative path), not in the world-readable /tmp.
+    temporary = f".srq-hpn-upload-{sha256(path)[:12]}"
+    yield FileUploadCommand(BytesIO(data), path, remote_temp_filename=temporary)
     yield StringCommand("chown", f"{user}:{group}", path)
     yield StringCommand("chmod", mode, path)
 

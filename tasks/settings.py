@@ -206,7 +206,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
 
     problems += check_domain(merged["srq_hpn_domain"])
 
-    if not merged["srq_hpn_app_dir"].startswith("/") or merged["srq_hpn_app_dir"].rstrip("/") in (
+    if not re.match(r"^/[A-Za-z0-9._/-]+$", merged["srq_hpn_app_dir"]) or merged["srq_hpn_app_dir"].rstrip("/") in (
         "",
         "/etc",
         "/usr",
@@ -216,7 +216,8 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
         "/opt",
     ):
         problems.append(
-            f"srq_hpn_app_dir must be an absolute path of its own, got {merged['srq_hpn_app_dir']!r}"
+            "srq_hpn_app_dir must be an absolute path of its own (letters, digits, . _ - /), "
+            f"got {merged['srq_hpn_app_dir']!r}"
         )
 
     names = {}

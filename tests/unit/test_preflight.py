@@ -109,9 +109,10 @@ def test_enumerations_and_types(defaults):
     ]
     assert problems(defaults, {"srq_hpn_verify": "yes"}) == ["srq_hpn_verify must be True or False, got 'yes'"]
     assert problems(defaults, {"caddy_acme_email": "nobody"}) == ["caddy_acme_email is not an email address: 'nobody'"]
-    assert problems(defaults, {"srq_hpn_app_dir": "/opt"}) == [
-        "srq_hpn_app_dir must be an absolute path of its own, got '/opt'"
-    ]
+    for app_dir in ("/opt", "opt/srq", "/opt/srq hpn", "/opt/$(reboot)"):
+        assert problems(defaults, {"srq_hpn_app_dir": app_dir}) == [
+            f"srq_hpn_app_dir must be an absolute path of its own (letters, digits, . _ - /), got {app_dir!r}"
+        ]
     assert problems(defaults, {"docker_log_max_size": "lots"}) == [
         "docker_log_max_size must look like 10m, got 'lots'"
     ]
