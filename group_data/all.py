@@ -92,6 +92,10 @@ docker_official_repo_url = "https://download.docker.com/linux"
 docker_log_max_size = "10m"
 docker_log_max_file = 3
 
+# Keep containers running while the Docker daemon restarts (daemon.json "live-restore"),
+# so a daemon.json change causes no downtime.
+docker_live_restore = True
+
 # Optional registry mirrors and plain-HTTP registries for /etc/docker/daemon.json.
 docker_registry_mirrors = []
 docker_insecure_registries = []

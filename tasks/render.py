@@ -121,6 +121,7 @@ def daemon_json(settings: Settings) -> str:
             "max-size": settings.docker_log_max_size,
             "max-file": str(settings.docker_log_max_file),
         },
+        "live-restore": settings.docker_live_restore,
     }
     if settings.docker_registry_mirrors:
         config["registry-mirrors"] = list(settings.docker_registry_mirrors)

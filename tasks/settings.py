@@ -97,6 +97,7 @@ class Settings:
     docker_official_repo_url: str
     docker_log_max_size: str
     docker_log_max_file: int
+    docker_live_restore: bool
     docker_registry_mirrors: list = field(default_factory=list)
     docker_insecure_registries: list = field(default_factory=list)
 
@@ -131,6 +132,7 @@ class Settings:
             docker_official_repo_url=data["docker_official_repo_url"],
             docker_log_max_size=data["docker_log_max_size"],
             docker_log_max_file=data["docker_log_max_file"],
+            docker_live_restore=data["docker_live_restore"],
             docker_registry_mirrors=list(data["docker_registry_mirrors"]),
             docker_insecure_registries=list(data["docker_insecure_registries"]),
         )

@@ -151,7 +151,7 @@ def test_init_script_grants_rows_and_sequences_with_default_privileges():
 
 def test_daemon_json_rotates_logs_and_lists_registries(settings):
     config = json.loads(render.daemon_json(settings))
-    assert config == {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
+    assert config == {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": True}
     config = json.loads(render.daemon_json(replace(
         settings, docker_insecure_registries=["registry.test:5000"], docker_registry_mirrors=["https://m.example"]
     )))
