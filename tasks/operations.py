@@ -44,7 +44,7 @@ def stale_services(containers: dict, services: list[str]) -> dict[str, str]:
         if not info or info.get("state") == "missing":
             stale[service] = "not created"
         elif info["state"] != "running":
-            stale[service] = f"{info['state']}"
+            stale[service] = info["state"]
         elif info.get("expected_hash") and info.get("config_hash") != info["expected_hash"]:
             stale[service] = "configuration changed"
         elif not info.get("image_current", True):

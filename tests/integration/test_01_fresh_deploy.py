@@ -8,11 +8,6 @@ from tests.testbed.harness import DOMAIN, http_get, https_get
 pytestmark = pytest.mark.integration
 
 
-def test_bare_server_has_no_docker_before_deploy(server):
-    code, _ = server.exec("command -v docker", check=False)
-    assert code != 0, "the server image must start without Docker, like a fresh VPS"
-
-
 def test_fresh_deploy_succeeds_and_verifies_itself(deployed):
     assert deployed.returncode == 0
     names = [op["name"] for op in deployed.results()["operations"]]
