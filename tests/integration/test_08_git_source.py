@@ -53,3 +53,9 @@ def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed
     again = harness.run_pyinfra(inventory, "deploy.py", "-y", "--json")
     assert again.returncode == 0, again.describe()
     assert again.changed_operations() == []
+
+    # Back to the uploaded checkout, for the scenarios that follow.
+    back = harness.run_pyinfra(server.inventory(**testbed.settings()), "deploy.py", "-y", "--json")
+    assert back.returncode == 0, back.describe()
+    settled = harness.run_pyinfra(server.inventory(**testbed.settings()), "deploy.py", "-y", "--json")
+    assert settled.changed_operations() == []
