@@ -11,8 +11,9 @@ from tasks.settings import Settings
 
 
 def build_digest(settings: Settings) -> str:
-    """What, besides the source, decides the images' content."""
-    return render.sha256(render.compose_file(settings))[:16]
+    """What, besides the source, decides the images' content: build contexts and base images."""
+    inputs = (settings.api_path, settings.web_path, settings.api_base_image, settings.web_base_image)
+    return render.sha256("\n".join(inputs))[:16]
 
 
 @deploy("Build the app and migrate the database")

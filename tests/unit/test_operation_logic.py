@@ -65,3 +65,13 @@ def test_password_sources_in_order():
     assert choose("P", {}, {"P": "server"}) == ("server", SOURCES[1])
     value, source = choose("P", {}, {})
     assert source == SOURCES[2] and len(value) == 44
+
+
+def test_build_digest_follows_build_inputs_only(settings):
+    from dataclasses import replace
+
+    from tasks.app import build_digest
+
+    assert build_digest(replace(settings, caddy_image="caddy:2.8", postgres_image="postgres:16.4")) == build_digest(settings)
+    assert build_digest(replace(settings, api_base_image="python:3.13-slim")) != build_digest(settings)
+    assert build_digest(replace(settings, web_path="apps/frontend")) != build_digest(settings)
