@@ -36,3 +36,17 @@ def env_file_values(server: Server) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key] = value.strip("'")
     return values
+
+
+def start_times(server: Server) -> dict[str, str]:
+    """When each srq-hpn container last started: unchanged means not restarted."""
+    return {name: info["started_at"] for name, info in containers(server).items()}
+
+
+def deploy(server: Server, settings: dict, *args: str):
+    """Run the deploy (-y --json) as an operator would; it must succeed. Returns the run."""
+    from tests.testbed import harness
+
+    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "-y", "--json", *args)
+    assert run.returncode == 0, run.describe()
+    return run

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.integration.helpers import assert_stack_is_up
+from tests.integration.helpers import assert_stack_is_up, deploy
 from tests.testbed import harness
 
 pytestmark = pytest.mark.integration
@@ -39,9 +39,7 @@ def bare_repository(server, tmp_path):
 def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed, caddy_ca, bare_repository):
     settings = {**testbed.settings(), "srq_hpn_app_source": "git", "srq_hpn_app_git_repo": REPO,
                 "srq_hpn_app_git_branch": "release"}
-    inventory = server.inventory(**settings)
-    run = harness.run_pyinfra(inventory, "deploy.py", "-y", "--json")
-    assert run.returncode == 0, run.describe()
+    run = deploy(server, settings)
     changed = run.changed_operations()
     assert any("at the newest release" in name for name in changed), changed
     _, head = server.exec("git -C /opt/srq-hpn/src rev-parse HEAD")
@@ -50,12 +48,8 @@ def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed
     assert_stack_is_up(server)
     assert harness.https_get(server, "/api/health", caddy_ca).status == 200
 
-    again = harness.run_pyinfra(inventory, "deploy.py", "-y", "--json")
-    assert again.returncode == 0, again.describe()
-    assert again.changed_operations() == []
+    assert deploy(server, settings).changed_operations() == []
 
     # Back to the uploaded checkout, for the scenarios that follow.
-    back = harness.run_pyinfra(server.inventory(**testbed.settings()), "deploy.py", "-y", "--json")
-    assert back.returncode == 0, back.describe()
-    settled = harness.run_pyinfra(server.inventory(**testbed.settings()), "deploy.py", "-y", "--json")
-    assert settled.changed_operations() == []
+    deploy(server, testbed.settings())
+    assert deploy(server, testbed.settings()).changed_operations() == []

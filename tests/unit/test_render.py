@@ -5,13 +5,12 @@ import json
 import subprocess
 import tarfile
 from dataclasses import replace
-from pathlib import Path
 
 import yaml
 
 from tasks import render
 from tasks.render import MASK, Passwords
-from tasks.settings import ROOT, Settings, database_url
+from tasks.settings import ROOT, database_url
 
 PASSWORDS = Passwords(postgres="S/per+Secret=Admin0123456789abcdefghijKLMN", app="App/pass+word=0123456789abcdefghijKLMNOP")
 QUICK_REFERENCE = [
