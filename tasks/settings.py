@@ -138,8 +138,18 @@ class Settings:
         )
 
     def local_source_path(self) -> Path:
-        path = Path(self.app_local_path).expanduser()
-        return path if path.is_absolute() else ROOT / path
+        return local_path(self.app_local_path)
+
+
+def local_path(value: str) -> Path:
+    """A path on the operator's machine: ~ expanded, relative to this repository."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+def with_defaults(data: dict, defaults: dict) -> dict:
+    """Every setting: the host's value where it has one, else the default."""
+    return {**defaults, **{k: v for k, v in data.items() if k in defaults}}
 
 
 # --- Validation ----------------------------------------------------------------
@@ -188,7 +198,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"unknown setting {key!r}{hint}")
 
-    merged = {**defaults, **{k: v for k, v in data.items() if k in defaults}}
+    merged = with_defaults(data, defaults)
     type_problems: list[str] = []
     for key, default in defaults.items():
         value = merged[key]
@@ -244,8 +254,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     if source not in APP_SOURCES:
         problems.append(f"srq_hpn_app_source must be one of {', '.join(APP_SOURCES)}, got {source!r}")
     elif source == "upload":
-        path = Path(merged["srq_hpn_app_local_path"]).expanduser()
-        path = path if path.is_absolute() else ROOT / path
+        path = local_path(merged["srq_hpn_app_local_path"])
         for sub_key in ("srq_hpn_api_path", "srq_hpn_web_path"):
             if sub_key not in bad_subs and not (path / merged[sub_key] / "Dockerfile").is_file():
                 problems.append(
@@ -297,7 +306,7 @@ def validated_settings(data: dict, environ: dict, defaults: dict | None = None) 
     problems = check_settings(data, defaults, environ)
     if problems:
         raise SettingsError(problems)
-    return Settings.from_data({**defaults, **{k: v for k, v in data.items() if k in defaults}})
+    return Settings.from_data(with_defaults(data, defaults))
 
 
 # --- Secrets and derived values ------------------------------------------------
