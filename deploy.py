@@ -5,28 +5,36 @@
 Each line below is one step, in order; each step lives in tasks/<concern>.py.
 """
 
-from tasks import app, database, docker, preflight, secrets, source, stack, stack_files
+from tasks import app, database, docker, preflight, programs, release, secrets, source, stack, stack_files
 
-# 1. Validate every setting and secret; stop, listing every problem, before any change.
-settings = preflight.check()
+# 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
+deployment = preflight.check()
+settings = deployment.settings
 
-# 2. Docker Engine and Compose v2, daemon.json with log rotation.
+# 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
+run = release.begin(deployment)
+
+# 3. Docker Engine and Compose v2, daemon.json with log rotation; the deploy's server programs.
 docker.install(settings)
+programs.install(settings)
 
-# 3. Database passwords: the operator's environment, else the server, else generated once.
-passwords = secrets.resolve(settings)
+# 4. Database passwords: the operator's environment, else the server, else generated once.
+env_sources = secrets.resolve(settings, deployment.on_server)
 
-# 4. .env.production (0600), caddy/Caddyfile, compose.yml, db/init/01-create-app-user.sh.
-caddyfile_changed = stack_files.install(settings, passwords)
+# 5. The app's repository in the app directory: an uploaded local checkout, or a git branch.
+release_ref = source.install(deployment)
 
-# 5. The app's source: an uploaded local checkout, or a git branch.
-source_revision = source.install(settings)
+# 6. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
+caddyfile_changed = stack_files.install(settings, env_sources, release_ref)
 
-# 6. The database first: start it, wait until healthy, ensure the limited app role.
+# 7. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings)
 
-# 7. Build the api and web images, then alembic upgrade head with the superuser.
-app.build_and_migrate(settings, source_revision)
+# 8. The release's images, then alembic upgrade head with the superuser, before the api changes.
+app.build_and_migrate(settings)
 
-# 8. Start everything, then check /, /api/health and /api/db-health through Caddy.
+# 9. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, caddyfile_changed)
+
+# 10. Record the release (older ones pruned), the audit line, and release the lock.
+release.finish(run, deployment)

@@ -4,7 +4,9 @@
 # listed here are rejected by the preflight check (a typo fails loudly).
 #
 # Secrets are NOT settings: POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD come from
-# the operator's environment, else from the server, else they are generated once.
+# the operator's environment, else from the server, else they are generated once;
+# any other secret the app's compose file needs comes from the operator's
+# environment, else from the server.
 
 # --- Site --------------------------------------------------------------------
 
@@ -12,8 +14,13 @@
 # (e.g. "example.com"; no scheme, path or port). Required.
 srq_hpn_domain = ""
 
-# Directory on the server holding compose.yml, .env.production, caddy/, db/ and src/.
+# The app's repository on the server, as `git clone <repo> /opt/srq-hpn` puts it,
+# with .env.production beside its compose.yml.
 srq_hpn_app_dir = "/opt/srq-hpn"
+
+# What the deploy adds and keeps on the server, outside the app's checkout: its
+# compose layer, the templated Caddyfile, releases, the lock and the audit log.
+srq_hpn_state_dir = "/var/lib/srq-hpn"
 
 # Check the stack through Caddy at the end of every deploy (/, /api/health,
 # /api/db-health, HTTP redirect), and how long to keep trying, in seconds.
@@ -22,8 +29,8 @@ srq_hpn_verify_timeout = 120
 
 # --- Application source ------------------------------------------------------
 
-# Where the app (apps/api, apps/web) comes from: "upload" sends a local checkout,
-# "git" clones a repository on the server.
+# Where the app's repository comes from: "upload" sends a local checkout (its git
+# files when it is a git work tree), "git" clones a repository on the server.
 srq_hpn_app_source = "upload"
 
 # upload: path of the local checkout, relative to this repository or absolute.
@@ -35,17 +42,38 @@ srq_hpn_app_git_repo = ""
 srq_hpn_app_git_branch = "main"
 srq_hpn_app_git_deploy_key = ""
 
-# Paths of the api and web build contexts inside the source.
-srq_hpn_api_path = "apps/api"
-srq_hpn_web_path = "apps/web"
+# --- Application -------------------------------------------------------------
 
-# Base images passed to the app's Dockerfiles as the build argument BASE_IMAGE.
-# Empty: the Dockerfile's own default.
-app_api_base_image = ""
-app_web_base_image = ""
+# Plain (not secret) variables for .env.production that the app's compose file or
+# .env.production.example asks for, e.g. {"SITE_NAME": "Harbor"}. Secrets are
+# never settings: export them when running pyinfra.
+app_env = {}
 
 # NEXT_PUBLIC_API_BASE_URL: empty means the web calls /api/* relatively, via Caddy.
 app_next_public_api_base_url = ""
+
+# "template": the deploy writes the Caddyfile (TLS mode, ACME settings, security
+# headers, retries that make updates seamless) and mounts it in place of the
+# repository's caddy/Caddyfile. "repository": use the repository's own Caddyfile.
+srq_hpn_caddyfile = "template"
+
+# --- Releases ----------------------------------------------------------------
+
+# Seconds a new api/web/worker container has to become ready before the update is
+# abandoned (the running version keeps serving), and seconds an old one is given
+# to finish its requests when it is replaced.
+srq_hpn_ready_timeout = 120
+srq_hpn_drain_timeout = 30
+
+# Releases (image sets) kept for rollback; older images are removed.
+srq_hpn_releases_kept = 5
+
+# Seconds to wait for another deploy, rollback or restore on the same server to
+# finish (0: refuse at once).
+srq_hpn_lock_timeout = 0
+
+# One-shot flag: break a lock left by a run that died (--data srq_hpn_break_lock=true).
+srq_hpn_break_lock = False
 
 # --- Database ----------------------------------------------------------------
 
@@ -55,19 +83,14 @@ postgres_db = "srq_hpn"
 postgres_user = "srq_hpn"
 postgres_app_user = "srq_hpn_app"
 
-# PostgreSQL server image.
-postgres_image = "postgres:16"
-
 # Publish 5432 on the server's 127.0.0.1 only, for SSH tunnels (never publicly).
+# False: not published at all, whatever the app's compose file says.
 postgres_publish_localhost = True
 
-# Seconds to wait for the database's healthcheck to report healthy.
+# Seconds to wait for the database to accept connections.
 postgres_healthy_timeout = 180
 
 # --- Caddy -------------------------------------------------------------------
-
-# Caddy image.
-caddy_image = "caddy:2"
 
 # TLS: "letsencrypt" (public ACME certificates; DNS must point at the server)
 # or "internal" (Caddy's own CA, for staging and tests).
@@ -96,6 +119,7 @@ docker_log_max_file = 3
 # so a daemon.json change causes no downtime.
 docker_live_restore = True
 
-# Optional registry mirrors and plain-HTTP registries for /etc/docker/daemon.json.
+# Optional registry mirrors (e.g. a pull-through cache of Docker Hub) and
+# plain-HTTP registries for /etc/docker/daemon.json.
 docker_registry_mirrors = []
 docker_insecure_registries = []

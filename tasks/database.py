@@ -1,29 +1,24 @@
-"""Step 6: the database first: start db alone, wait for its healthcheck, then make
-sure the limited app role exists with its grants (also on a pre-existing volume)."""
+"""Step 6: the database first: on the volume that holds the data, started alone, ready
+before anything else, with the limited app role and its grants (also on a volume
+that existed before, and whether or not the repository ships a db/init script)."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from tasks.facts import CONTAINERS
-from tasks.operations import app_role, container_healthy, services_up
+from tasks.operations.database import app_role, data_volume_kept, db_ready
 from tasks.settings import Settings
 
 
 @deploy("Start the database first")
 def start(settings: Settings):
-    services_up(
-        name="Ensure the db container runs its current configuration",
-        app_dir=settings.app_dir,
-        services=["db"],
+    data_volume_kept(
+        name="Ensure the database starts on the volume that holds this stack's data",
+        paths=settings.paths,
     )
-    container_healthy(
-        name="Ensure the db healthcheck reports healthy",
-        container=CONTAINERS["db"],
-        service="db",
+    db_ready(
+        name="Ensure db runs its current configuration and accepts connections",
+        paths=settings.paths,
         timeout=settings.postgres_healthy_timeout,
     )
-    app_role(
-        name=f"Ensure the limited role {settings.postgres_app_user} exists with row privileges only",
-        container=CONTAINERS["db"],
-    )
+    app_role(name=f"Ensure the limited role {settings.postgres_app_user} exists with row privileges only")

@@ -1,26 +1,98 @@
-"""Step 1: validate the whole configuration before anything on the server changes."""
+"""Step 1: validate the whole configuration before anything on the server changes.
+
+Every problem is listed at once: the settings, the secrets given in the
+environment, the local checkout against the app contract (its compose file, the
+guide's services), and every variable its compose file needs that nothing
+provides (the server's current env file is read, never changed, to know which
+values it already holds). In git mode the checkout's own files are checked on
+the server once fetched, before anything is built, stopped or started.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
-from tasks.settings import Settings, SettingsError, validated_settings
+from tasks import appspec, layout
+from tasks.remote import RemoteError, read_private_file
+from tasks.render import parse_env_file
+from tasks.secrets import EnvSources, Passwords
+from tasks.settings import Settings, SettingsError, check_settings, load_defaults, with_defaults
+from tasks.sourcetree import SourceError, Upload
 
 
 class PreflightError(PyinfraError):
     """The configuration is invalid; the message lists every problem."""
 
 
-def check() -> Settings:
-    """Return this host's validated settings, or stop the deploy listing every problem.
+@dataclass(frozen=True)
+class Deployment:
+    """The checked input of one run on one host."""
+
+    settings: Settings
+    upload: Upload | None  # the local checkout, in upload mode
+    on_server: dict  # the values of the server's current .env.production (never shown)
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.settings.domain}, ********)"
+
+
+def contract_problems(upload: Upload) -> list[str]:
+    """The local checkout against the app contract (pure; unit-tested)."""
+    try:
+        names = appspec.compose_file_names(list(upload.paths))
+        documents = [appspec.compose_document(upload.text(name), name) for name in names]
+    except appspec.ContractError as error:
+        return [f"srq_hpn_app_local_path: {error}"]
+    services = {name for document in documents for name in (document.get("services") or {})}
+    missing = [name for name in layout.SERVICES if name not in services]
+    if missing:
+        return [f"srq_hpn_app_local_path: {names[0]} has no service {', '.join(missing)} "
+                f"(the guide's stack: {', '.join(layout.SERVICES)})"]
+    return []
+
+
+def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> list[str]:
+    """Variables the local checkout's compose file needs that nothing provides."""
+    try:
+        names = appspec.compose_file_names(list(upload.paths))
+        needed = appspec.needed_variables({n: upload.text(n) for n in names}, upload.text(layout.ENV_EXAMPLE))
+    except appspec.ContractError:
+        return []  # reported by contract_problems
+    sources = EnvSources(settings=settings, passwords=Passwords("-", "-"), on_server=on_server)
+    return sources.resolve(needed).problems
+
+
+def check() -> Deployment:
+    """Return this host's checked input, or stop the deploy listing every problem.
 
     Runs while pyinfra collects operations, so a bad configuration stops the run
     before a single command is executed on any server.
     """
+    data, environ = host.data.dict(), dict(os.environ)
+    defaults = load_defaults()
+    problems = check_settings(data, defaults, environ)
+    settings = upload = None
+    if not problems:
+        settings = Settings.from_data(with_defaults(data, defaults))
+        if settings.app_source == "upload":
+            try:
+                upload = Upload.of(settings.local_source_path())
+            except (SourceError, OSError) as error:
+                problems.append(f"srq_hpn_app_local_path: {error}")
+            else:
+                problems += contract_problems(upload)
+    if problems:
+        raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     try:
-        return validated_settings(host.data.dict(), dict(os.environ))
-    except SettingsError as error:
-        raise PreflightError(f"preflight failed for {host.name}: {error}") from None
+        on_server = parse_env_file(read_private_file(settings.paths.env_file))
+    except RemoteError as error:
+        raise PreflightError(f"preflight failed for {host.name}: could not read the server's env file: {error}") from None
+    if upload is not None:
+        problems += variable_problems(settings, upload, on_server)
+    if problems:
+        raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    return Deployment(settings=settings, upload=upload, on_server=on_server)

@@ -1,29 +1,24 @@
-"""Pure builders: settings in, exact file text or archive bytes out.
+"""Pure builders: settings in, exact file text out.
 
 Nothing here touches a server; the unit tests compare the output directly.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
-import tarfile
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from tasks.settings import ROOT, Settings, database_url
+from tasks import layout
+from tasks.secrets import Resolved
+from tasks.settings import ROOT, Settings
 
 TEMPLATES = ROOT / "templates"
+SERVER_PROGRAMS = TEMPLATES / "server"
 MANAGED_NOTICE = "Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy."
 MASK = "********"
-
-# Never shipped to the server in an uploaded source archive.
-SOURCE_EXCLUDES = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".next"}
+# How long Caddy keeps trying a refused upstream, and how often (see the Caddyfile).
+TRY_DURATION, TRY_INTERVAL = "10s", "100ms"
 
 _jinja = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -37,34 +32,21 @@ def render_template(name: str, **context) -> str:
     return _jinja.get_template(name).render(managed_notice=MANAGED_NOTICE, **context)
 
 
-@dataclass(frozen=True)
-class Passwords:
-    postgres: str
-    app: str
-
-    def __repr__(self) -> str:  # never in a traceback or a log line
-        return "Passwords(********)"
+def compose_file_value(repo_files: list[str], paths: layout.Paths) -> str:
+    """COMPOSE_FILE: the repository's compose files, then the deploy's layer."""
+    return ":".join([*repo_files, paths.override])
 
 
-def env_file(settings: Settings, passwords: Passwords) -> str:
-    """The text of .env.production, with every variable of the guide's Quick Reference."""
-    return render_template(
-        "env.production.j2",
-        domain=settings.domain,
-        postgres_db=settings.postgres_db,
-        postgres_user=settings.postgres_user,
-        postgres_password=passwords.postgres,
-        postgres_app_user=settings.postgres_app_user,
-        postgres_app_password=passwords.app,
-        database_url=database_url(settings.postgres_app_user, passwords.app, settings.postgres_db),
-        database_url_admin=database_url(settings.postgres_user, passwords.postgres, settings.postgres_db),
-        next_public_api_base_url=settings.next_public_api_base_url,
-    )
-
-
-def masked_env_file(settings: Settings) -> str:
-    """The env file as it may be shown to a person: every secret replaced by a mask."""
-    return env_file(settings, Passwords(MASK, MASK)).replace(quote(MASK, safe=""), MASK)
+def env_file(resolved: Resolved, compose_file: str, masked: bool = False) -> str:
+    """The text of .env.production: the guide's Quick Reference, then every other
+    variable the app asks for. ``masked`` replaces every secret by a mask."""
+    values = {
+        name: (MASK if masked and name in resolved.secret else value) for name, value in resolved.values.items()
+    }
+    fixed = set(values) & {"DOMAIN", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_APP_USER",
+                           "POSTGRES_APP_PASSWORD", "NEXT_PUBLIC_API_BASE_URL"}
+    extra = [(name, value) for name, value in values.items() if name not in fixed]
+    return render_template("env.production.j2", compose_file=compose_file, values=values, extra=extra)
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -92,25 +74,11 @@ def caddyfile(settings: Settings) -> str:
         "caddy/Caddyfile.j2",
         global_options=global_options,
         tls_internal=settings.caddy_tls == "internal",
+        api=f"{layout.API}:{layout.UPSTREAMS[layout.API]}",
+        web=f"{layout.WEB}:{layout.UPSTREAMS[layout.WEB]}",
+        try_duration=TRY_DURATION,
+        try_interval=TRY_INTERVAL,
     )
-
-
-def compose_file(settings: Settings) -> str:
-    return render_template(
-        "compose.yml.j2",
-        app_dir=settings.app_dir,
-        caddy_image=settings.caddy_image,
-        postgres_image=settings.postgres_image,
-        api_path=settings.api_path,
-        web_path=settings.web_path,
-        api_base_image=settings.api_base_image,
-        web_base_image=settings.web_base_image,
-        postgres_publish_localhost=settings.postgres_publish_localhost,
-    )
-
-
-def init_script() -> str:
-    return (TEMPLATES / "db" / "init" / "01-create-app-user.sh").read_text()
 
 
 def daemon_json(settings: Settings) -> str:
@@ -130,39 +98,36 @@ def daemon_json(settings: Settings) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def _source_files(root: Path):
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part in SOURCE_EXCLUDES for part in relative.parts):
-            continue
-        if path.is_file() and not path.is_symlink():
-            yield relative, path
+def deploy_env(settings: Settings) -> str:
+    """/etc/srq-hpn/deploy.env: what the server programs need to know (no secret)."""
+    values = {
+        "APP_DIR": settings.paths.app_dir,
+        "STATE_DIR": settings.paths.state_dir,
+        "ENV_FILE": layout.ENV_FILE,
+        "DOMAIN": settings.domain,
+        "DB_SERVICE": layout.DB,
+        "CADDY_SERVICE": layout.CADDY,
+        "UPSTREAMS": " ".join(f"{service}:{port}" for service, port in layout.UPSTREAMS.items()),
+        "READY_TIMEOUT": settings.ready_timeout,
+        "DRAIN_TIMEOUT": settings.drain_timeout,
+        "DB_READY_TIMEOUT": settings.postgres_healthy_timeout,
+    }
+    return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())
 
 
-def source_archive(root: Path) -> bytes:
-    """A reproducible .tar.gz of a local checkout: same files, same bytes.
-
-    Owners, times and gzip headers are fixed so the archive's checksum changes
-    only when a file's content, name or executable bit does.
-    """
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for relative, path in _source_files(root):
-            info = tarfile.TarInfo(str(relative))
-            data = path.read_bytes()
-            info.size = len(data)
-            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data))
-    packed = io.BytesIO()
-    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0, compresslevel=6) as gz:
-        gz.write(raw.getvalue())
-    return packed.getvalue()
+def stack_env(project: str, containers: dict[str, str], caddyfile_in_container: str) -> str:
+    """$STATE_DIR/stack.env: what the deploy learnt from the app's compose configuration."""
+    values = {"PROJECT": project, "CADDYFILE": caddyfile_in_container}
+    values.update({f"{service.upper()}_CONTAINER": name for service, name in sorted(containers.items())
+                   if service in layout.SERVICES})
+    return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())
 
 
-def sha256(data: bytes | str) -> str:
-    if isinstance(data, str):
-        data = data.encode()
-    return hashlib.sha256(data).hexdigest()
+def _shell_word(value) -> str:
+    text = str(value)
+    return text if text and all(c.isalnum() or c in "._/:-@" for c in text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+def server_programs() -> dict[str, str]:
+    """The deploy's server programs by file name (installed in LIB_DIR)."""
+    return {path.name: path.read_text() for path in sorted(SERVER_PROGRAMS.iterdir()) if path.is_file()}

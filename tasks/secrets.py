@@ -1,55 +1,144 @@
-"""Step 3: the two database passwords.
+"""The values of .env.production, and where each comes from.
 
-Each comes from the operator's environment (where a secrets manager injects it),
-else from the env file already on the server, else it is generated once. The
-values stay in memory: they are never written to the operator's disk and never
-printed (the server's copy is read with output logging off, at any verbosity).
+The two database passwords come from the operator's environment (where a secrets
+manager injects them), else from the env file already on the server, else they
+are generated once. Every other variable the app's compose file asks for comes
+from the deploy's settings (the guide's Quick Reference, ``app_env``), else from
+the operator's environment, else from the server; a variable that nothing
+provides is an error naming it and where to set it. Values stay in memory: they
+are never written to the operator's disk and never printed.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
+from dataclasses import dataclass, field
 
 from pyinfra import host
-from pyinfra.api import StringCommand
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 
-from tasks.facts import ENV_FILE
-from tasks.render import Passwords, parse_env_file
-from tasks.settings import Settings, generate_password
+from tasks.settings import (
+    KNOWN_DEFAULT_PASSWORDS,
+    Settings,
+    check_secret_characters,
+    database_url,
+    generate_password,
+)
 
-SOURCES = ("the environment", "the server", "generated now")
+PASSWORD_SOURCES = ("the environment", "the server", "generated now")
+# Variables the deploy itself derives; every one of the guide's Quick Reference.
+QUICK_REFERENCE = (
+    "DOMAIN",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_APP_USER",
+    "POSTGRES_APP_PASSWORD",
+    "DATABASE_URL",
+    "DATABASE_URL_ADMIN",
+    "NEXT_PUBLIC_API_BASE_URL",
+)
+# Always written (the others only when the app's files ask for them).
+ALWAYS = tuple(name for name in QUICK_REFERENCE if not name.startswith("DATABASE_URL"))
+SECRET_QUICK_REFERENCE = {"POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "DATABASE_URL", "DATABASE_URL_ADMIN"}
 
 
-def _read_private_file(path: str) -> str:
-    """The content of a root-only file on the server, read without logging it."""
-    global_arguments, _ = pop_global_arguments(host.state, host, {})
-    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
-    quoted = shlex.quote(path)
-    ok, output = host.run_shell_command(
-        StringCommand(f"test ! -e {quoted} || cat {quoted}"),
-        print_output=False,
-        print_input=False,
-        **connector_arguments,
-    )
-    if not ok:
-        raise OSError(f"could not read {path} on {host.name}: {' '.join(output.stderr_lines)[:200]}")
-    return "\n".join(output.stdout_lines)
+@dataclass(frozen=True)
+class Passwords:
+    postgres: str
+    app: str
+
+    def __repr__(self) -> str:  # never in a traceback or a log line
+        return "Passwords(********)"
 
 
 def choose(name: str, environ: dict, on_server: dict) -> tuple[str, str]:
     """(value, where it came from) for one password (pure; unit-tested)."""
     if environ.get(name):
-        return environ[name], SOURCES[0]
+        return environ[name], PASSWORD_SOURCES[0]
     if on_server.get(name):
-        return on_server[name], SOURCES[1]
-    return generate_password(), SOURCES[2]
+        return on_server[name], PASSWORD_SOURCES[1]
+    return generate_password(), PASSWORD_SOURCES[2]
 
 
-def resolve(settings: Settings) -> Passwords:
-    on_server = parse_env_file(_read_private_file(f"{settings.app_dir}/{ENV_FILE}"))
+def quick_reference(settings: Settings, passwords: Passwords) -> dict[str, str]:
+    """The guide's Quick Reference variables, in its order."""
+    return {
+        "DOMAIN": settings.domain,
+        "POSTGRES_DB": settings.postgres_db,
+        "POSTGRES_USER": settings.postgres_user,
+        "POSTGRES_PASSWORD": passwords.postgres,
+        "POSTGRES_APP_USER": settings.postgres_app_user,
+        "POSTGRES_APP_PASSWORD": passwords.app,
+        "DATABASE_URL": database_url(settings.postgres_app_user, passwords.app, settings.postgres_db),
+        "DATABASE_URL_ADMIN": database_url(settings.postgres_user, passwords.postgres, settings.postgres_db),
+        "NEXT_PUBLIC_API_BASE_URL": settings.app_next_public_api_base_url,
+    }
+
+
+@dataclass
+class Resolved:
+    """The variables of .env.production, resolved."""
+
+    values: dict[str, str] = field(default_factory=dict)  # in file order
+    secret: set[str] = field(default_factory=set)  # names whose values are never shown
+    sources: dict[str, str] = field(default_factory=dict)  # name -> where its value came from
+    problems: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"Resolved({sorted(self.values)}, ********)"
+
+
+@dataclass(frozen=True)
+class EnvSources:
+    """Everything a value of .env.production may come from. Its repr shows no value."""
+
+    settings: Settings
+    passwords: Passwords
+    on_server: dict
+
+    def __repr__(self) -> str:
+        return "EnvSources(********)"
+
+    def resolve(self, needed: dict[str, set[str]], environ: dict | None = None) -> Resolved:
+        """Values for the guide's variables and for every variable in ``needed``
+        (name -> where the app's files ask for it)."""
+        environ = os.environ if environ is None else environ
+        fixed = quick_reference(self.settings, self.passwords)
+        result = Resolved()
+        for name in ALWAYS + tuple(n for n in ("DATABASE_URL", "DATABASE_URL_ADMIN") if n in needed):
+            result.values[name] = fixed[name]
+            result.sources[name] = "settings"
+            if name in SECRET_QUICK_REFERENCE:
+                result.secret.add(name)
+        for name in sorted(set(needed) - set(result.values)):
+            where = ", ".join(sorted(needed[name]))
+            if name in self.settings.app_env:
+                result.values[name], result.sources[name] = self.settings.app_env[name], "app_env"
+                continue
+            if environ.get(name):
+                value, source = environ[name], "the environment"
+            elif self.on_server.get(name):
+                value, source = self.on_server[name], "the server"
+            else:
+                result.problems.append(
+                    f"{name} (asked for by {where}) has no value: set it in app_env for a plain value "
+                    f"(--data or group_data), or export {name}=... before running pyinfra for a secret"
+                )
+                continue
+            bad = check_secret_characters(name, value)
+            if value in KNOWN_DEFAULT_PASSWORDS - {""}:
+                bad.append(f"{name} is a known default or placeholder")
+            if bad:
+                result.problems += [f"{problem} (from {source})" for problem in bad]
+                continue
+            result.values[name], result.sources[name] = value, source
+            result.secret.add(name)
+        return result
+
+
+def resolve(settings: Settings, on_server: dict) -> EnvSources:
+    """The two passwords, and the sources of every other value (read at execution)."""
     postgres, postgres_from = choose("POSTGRES_PASSWORD", os.environ, on_server)
     app, app_from = choose("POSTGRES_APP_PASSWORD", os.environ, on_server)
     host.log(f"POSTGRES_PASSWORD: from {postgres_from}; POSTGRES_APP_PASSWORD: from {app_from}")
-    return Passwords(postgres=postgres, app=app)
+    return EnvSources(settings=settings, passwords=Passwords(postgres=postgres, app=app), on_server=on_server)

@@ -11,20 +11,24 @@ import difflib
 import re
 import runpy
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote
+
+from tasks.layout import Paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "group_data" / "all.py"
 
 # Host data keys under these prefixes belong to this deploy: unknown ones are typos.
 SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_")
+# Settings are read as attributes without this prefix (srq_hpn_domain -> domain).
+OWN_PREFIX = "srq_hpn_"
 
 # Secrets come from the operator's environment, never from settings.
-SECRET_ENV_VARS = ("POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD")
+PASSWORD_ENV_VARS = ("POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD")
 
-# Values seen in guides, examples and default images: never acceptable as passwords.
+# Values seen in guides, examples and default images: never acceptable as secrets.
 KNOWN_DEFAULT_PASSWORDS = {
     "",
     "postgres",
@@ -41,10 +45,14 @@ MIN_PASSWORD_LENGTH = 32
 MIN_DISTINCT_PASSWORD_CHARS = 12
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 APP_SOURCES = ("upload", "git")
 TLS_MODES = ("letsencrypt", "internal")
 INSTALL_METHODS = ("official", "distro")
+CADDYFILE_MODES = ("template", "repository")
+# Directories that must never be the app or state directory themselves.
+SYSTEM_DIRS = ("", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/opt", "/srv", "/tmp")
 
 
 class SettingsError(ValueError):
@@ -65,12 +73,19 @@ def load_defaults(path: Path = DEFAULTS_FILE) -> dict:
     return {key: value for key, value in namespace.items() if not key.startswith("_")}
 
 
+def attribute(key: str) -> str:
+    """The Settings attribute of a setting: its name without the deploy's own prefix."""
+    return key[len(OWN_PREFIX):] if key.startswith(OWN_PREFIX) else key
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The validated settings of one host, plus its two database passwords."""
+    """The validated settings of one host; one attribute per setting of
+    group_data/all.py, named without the ``srq_hpn_`` prefix."""
 
     domain: str
     app_dir: str
+    state_dir: str
     verify: bool
     verify_timeout: int
     app_source: str
@@ -78,18 +93,19 @@ class Settings:
     app_git_repo: str
     app_git_branch: str
     app_git_deploy_key: str
-    api_path: str
-    web_path: str
-    api_base_image: str
-    web_base_image: str
-    next_public_api_base_url: str
+    app_env: dict
+    app_next_public_api_base_url: str
+    caddyfile: str
+    ready_timeout: int
+    drain_timeout: int
+    releases_kept: int
+    lock_timeout: int
+    break_lock: bool
     postgres_db: str
     postgres_user: str
     postgres_app_user: str
-    postgres_image: str
     postgres_publish_localhost: bool
     postgres_healthy_timeout: int
-    caddy_image: str
     caddy_tls: str
     caddy_acme_email: str
     caddy_acme_ca: str
@@ -98,44 +114,22 @@ class Settings:
     docker_log_max_size: str
     docker_log_max_file: int
     docker_live_restore: bool
-    docker_registry_mirrors: list = field(default_factory=list)
-    docker_insecure_registries: list = field(default_factory=list)
+    docker_registry_mirrors: list
+    docker_insecure_registries: list
 
     @classmethod
     def from_data(cls, data: dict) -> Settings:
-        return cls(
-            domain=data["srq_hpn_domain"],
-            app_dir=data["srq_hpn_app_dir"],
-            verify=data["srq_hpn_verify"],
-            verify_timeout=data["srq_hpn_verify_timeout"],
-            app_source=data["srq_hpn_app_source"],
-            app_local_path=data["srq_hpn_app_local_path"],
-            app_git_repo=data["srq_hpn_app_git_repo"],
-            app_git_branch=data["srq_hpn_app_git_branch"],
-            app_git_deploy_key=data["srq_hpn_app_git_deploy_key"],
-            api_path=data["srq_hpn_api_path"],
-            web_path=data["srq_hpn_web_path"],
-            api_base_image=data["app_api_base_image"],
-            web_base_image=data["app_web_base_image"],
-            next_public_api_base_url=data["app_next_public_api_base_url"],
-            postgres_db=data["postgres_db"],
-            postgres_user=data["postgres_user"],
-            postgres_app_user=data["postgres_app_user"],
-            postgres_image=data["postgres_image"],
-            postgres_publish_localhost=data["postgres_publish_localhost"],
-            postgres_healthy_timeout=data["postgres_healthy_timeout"],
-            caddy_image=data["caddy_image"],
-            caddy_tls=data["caddy_tls"],
-            caddy_acme_email=data["caddy_acme_email"],
-            caddy_acme_ca=data["caddy_acme_ca"],
-            docker_install_method=data["docker_install_method"],
-            docker_official_repo_url=data["docker_official_repo_url"],
-            docker_log_max_size=data["docker_log_max_size"],
-            docker_log_max_file=data["docker_log_max_file"],
-            docker_live_restore=data["docker_live_restore"],
-            docker_registry_mirrors=list(data["docker_registry_mirrors"]),
-            docker_insecure_registries=list(data["docker_insecure_registries"]),
-        )
+        """Settings from every key of group_data/all.py (merged with a host's data)."""
+        known = {f.name for f in fields(cls)}
+        values = {attribute(key): value for key, value in data.items() if attribute(key) in known}
+        missing = known - set(values)
+        if missing:
+            raise KeyError(f"settings missing from the data: {sorted(missing)}")
+        return cls(**values)
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(app_dir=self.app_dir.rstrip("/"), state_dir=self.state_dir.rstrip("/"))
 
     def local_source_path(self) -> Path:
         return local_path(self.app_local_path)
@@ -152,7 +146,40 @@ def with_defaults(data: dict, defaults: dict) -> dict:
     return {**defaults, **{k: v for k, v in data.items() if k in defaults}}
 
 
-# --- Validation ----------------------------------------------------------------
+# --- Validation, one check per section -----------------------------------------
+
+
+def check_unknown(data: dict, defaults: dict) -> list[str]:
+    problems = []
+    for key in sorted(data):
+        if key.startswith(SETTING_PREFIXES) and key not in defaults:
+            close = difflib.get_close_matches(key, defaults, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"unknown setting {key!r}{hint}")
+    return problems
+
+
+def check_types(merged: dict, defaults: dict) -> list[str]:
+    """Each value has its default's type (the other rules rely on it)."""
+    problems = []
+    for key, default in defaults.items():
+        value = merged[key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"{key} must be True or False, got {value!r}")
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value == 0 and default > 0):
+                problems.append(f"{key} must be a {'positive ' if default > 0 else ''}whole number, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            problems.append(f"{key} must be a string, got {value!r}")
+        elif isinstance(default, list) and not (
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        ):
+            problems.append(f"{key} must be a list of strings, got {value!r}")
+        elif isinstance(default, dict) and not (
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            problems.append(f"{key} must be a dict of strings, got {value!r}")
+    return problems
 
 
 def check_domain(domain) -> list[str]:
@@ -165,6 +192,93 @@ def check_domain(domain) -> list[str]:
         )
     elif len(domain) > 253 or not all(HOSTNAME_LABEL_RE.match(label) for label in domain.split(".")):
         problems.append(f"srq_hpn_domain is not a valid host name: {domain!r}")
+    return problems
+
+
+def check_directories(merged: dict) -> list[str]:
+    problems = []
+    for key in ("srq_hpn_app_dir", "srq_hpn_state_dir"):
+        value = merged[key]
+        if not re.match(r"^/[A-Za-z0-9._/-]+$", value) or value.rstrip("/") in SYSTEM_DIRS or ".." in value.split("/"):
+            problems.append(
+                f"{key} must be an absolute path of its own (letters, digits, . _ - /), got {value!r}"
+            )
+    app, state = (merged[k].rstrip("/") + "/" for k in ("srq_hpn_app_dir", "srq_hpn_state_dir"))
+    if app.startswith(state) or state.startswith(app):
+        problems.append("srq_hpn_state_dir must be outside srq_hpn_app_dir (the app's checkout), and not contain it")
+    return problems
+
+
+def check_database(merged: dict) -> list[str]:
+    problems = []
+    for key in ("postgres_db", "postgres_user", "postgres_app_user"):
+        if not IDENTIFIER_RE.match(merged[key]):
+            problems.append(
+                f"{key} must be a PostgreSQL identifier (lower-case letters, digits and _, "
+                f"not starting with a digit, at most 63 characters), got {merged[key]!r}"
+            )
+    if merged["postgres_user"] == merged["postgres_app_user"]:
+        problems.append("postgres_app_user must differ from postgres_user (least privilege)")
+    return problems
+
+
+def check_source(merged: dict) -> list[str]:
+    """Where the app comes from (the content of an uploaded checkout is checked in
+    tasks.appspec, against the contract)."""
+    problems = []
+    source = merged["srq_hpn_app_source"]
+    if source not in APP_SOURCES:
+        problems.append(f"srq_hpn_app_source must be one of {', '.join(APP_SOURCES)}, got {source!r}")
+    elif source == "upload":
+        path = local_path(merged["srq_hpn_app_local_path"])
+        if not path.is_dir():
+            problems.append(f"srq_hpn_app_local_path {str(path)!r} is not a directory (a checkout of the app)")
+    elif source == "git":
+        if not merged["srq_hpn_app_git_repo"]:
+            problems.append("srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'")
+        if not re.match(r"^[A-Za-z0-9._/-]+$", merged["srq_hpn_app_git_branch"]):
+            problems.append(f"srq_hpn_app_git_branch is not a branch name: {merged['srq_hpn_app_git_branch']!r}")
+        key_path = merged["srq_hpn_app_git_deploy_key"]
+        if key_path and not Path(key_path).expanduser().is_file():
+            problems.append(f"srq_hpn_app_git_deploy_key {key_path!r} is not a readable file")
+    return problems
+
+
+def check_app(merged: dict) -> list[str]:
+    problems = []
+    if merged["srq_hpn_caddyfile"] not in CADDYFILE_MODES:
+        problems.append(
+            f"srq_hpn_caddyfile must be one of {', '.join(CADDYFILE_MODES)}, got {merged['srq_hpn_caddyfile']!r}"
+        )
+    for name, value in merged["app_env"].items():
+        if not ENV_NAME_RE.match(name):
+            problems.append(f"app_env: {name!r} is not an environment variable name")
+        elif any(c in value for c in "'\n\r") or not value.isprintable():
+            problems.append(f"app_env: the value of {name} must not contain single quotes or control characters")
+    return problems
+
+
+def check_caddy(merged: dict) -> list[str]:
+    problems = []
+    if merged["caddy_tls"] not in TLS_MODES:
+        problems.append(f"caddy_tls must be one of {', '.join(TLS_MODES)}, got {merged['caddy_tls']!r}")
+    email = merged["caddy_acme_email"]
+    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        problems.append(f"caddy_acme_email is not an email address: {email!r}")
+    if merged["caddy_acme_ca"] and not merged["caddy_acme_ca"].startswith("https://"):
+        problems.append(f"caddy_acme_ca must be an https:// URL, got {merged['caddy_acme_ca']!r}")
+    return problems
+
+
+def check_docker(merged: dict) -> list[str]:
+    problems = []
+    if merged["docker_install_method"] not in INSTALL_METHODS:
+        problems.append(
+            f"docker_install_method must be one of {', '.join(INSTALL_METHODS)}, "
+            f"got {merged['docker_install_method']!r}"
+        )
+    if not re.match(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
+        problems.append(f"docker_log_max_size must look like 10m, got {merged['docker_log_max_size']!r}")
     return problems
 
 
@@ -183,121 +297,37 @@ def check_password(name: str, value: str) -> list[str]:
             f"{name} does not look random (only {len(set(value))} distinct characters); "
             "generate one: openssl rand -base64 32"
         )
+    problems += check_secret_characters(name, value)
+    return problems
+
+
+def check_secret_characters(name: str, value: str) -> list[str]:
+    """What every secret must avoid to sit safely in .env.production (and in a shell)."""
     if any(c.isspace() or c in "'\"\\" for c in value) or not value.isprintable():
-        problems.append(f"{name} must not contain spaces, quotes, backslashes or control characters")
+        return [f"{name} must not contain spaces, quotes, backslashes or control characters"]
+    return []
+
+
+def check_passwords(environ: dict) -> list[str]:
+    given = {name: environ[name] for name in PASSWORD_ENV_VARS if environ.get(name) is not None}
+    problems = []
+    for name, value in given.items():
+        problems += check_password(name, value)
+    if len(given) == 2 and given["POSTGRES_PASSWORD"] == given["POSTGRES_APP_PASSWORD"]:
+        problems.append("POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD must differ")
     return problems
 
 
 def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     """Return every problem of a host's settings and secrets, as readable sentences."""
-    problems: list[str] = []
-
-    for key in sorted(data):
-        if key.startswith(SETTING_PREFIXES) and key not in defaults:
-            close = difflib.get_close_matches(key, defaults, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"unknown setting {key!r}{hint}")
-
+    problems = check_unknown(data, defaults)
     merged = with_defaults(data, defaults)
-    type_problems: list[str] = []
-    for key, default in defaults.items():
-        value = merged[key]
-        if isinstance(default, bool) and not isinstance(value, bool):
-            type_problems.append(f"{key} must be True or False, got {value!r}")
-        elif isinstance(default, int) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                type_problems.append(f"{key} must be a positive whole number, got {value!r}")
-        elif isinstance(default, str) and not isinstance(value, str):
-            type_problems.append(f"{key} must be a string, got {value!r}")
-        elif isinstance(default, list) and not (
-            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-        ):
-            type_problems.append(f"{key} must be a list of strings, got {value!r}")
+    type_problems = check_types(merged, defaults)
     if type_problems:  # the rules below need values of the right type
         return problems + type_problems
-
-    problems += check_domain(merged["srq_hpn_domain"])
-
-    if not re.match(r"^/[A-Za-z0-9._/-]+$", merged["srq_hpn_app_dir"]) or merged["srq_hpn_app_dir"].rstrip("/") in (
-        "",
-        "/etc",
-        "/usr",
-        "/var",
-        "/root",
-        "/home",
-        "/opt",
-    ):
-        problems.append(
-            "srq_hpn_app_dir must be an absolute path of its own (letters, digits, . _ - /), "
-            f"got {merged['srq_hpn_app_dir']!r}"
-        )
-
-    names = {}
-    for key in ("postgres_db", "postgres_user", "postgres_app_user"):
-        if not IDENTIFIER_RE.match(merged[key]):
-            problems.append(
-                f"{key} must be a PostgreSQL identifier (lower-case letters, digits and _, "
-                f"not starting with a digit, at most 63 characters), got {merged[key]!r}"
-            )
-        names[key] = merged[key]
-    if names["postgres_user"] == names["postgres_app_user"]:
-        problems.append("postgres_app_user must differ from postgres_user (least privilege)")
-
-    bad_subs = set()
-    for sub_key in ("srq_hpn_api_path", "srq_hpn_web_path"):
-        sub = merged[sub_key]
-        if not sub or sub.startswith("/") or ".." in Path(sub).parts:
-            problems.append(f"{sub_key} must be a relative path inside the source, got {sub!r}")
-            bad_subs.add(sub_key)
-
-    source = merged["srq_hpn_app_source"]
-    if source not in APP_SOURCES:
-        problems.append(f"srq_hpn_app_source must be one of {', '.join(APP_SOURCES)}, got {source!r}")
-    elif source == "upload":
-        path = local_path(merged["srq_hpn_app_local_path"])
-        for sub_key in ("srq_hpn_api_path", "srq_hpn_web_path"):
-            if sub_key not in bad_subs and not (path / merged[sub_key] / "Dockerfile").is_file():
-                problems.append(
-                    f"srq_hpn_app_local_path {str(path)!r} has no {merged[sub_key]}/Dockerfile "
-                    f"(set srq_hpn_app_local_path to a checkout of the app)"
-                )
-    elif source == "git":
-        if not merged["srq_hpn_app_git_repo"]:
-            problems.append("srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'")
-        key_path = merged["srq_hpn_app_git_deploy_key"]
-        if key_path and not Path(key_path).expanduser().is_file():
-            problems.append(f"srq_hpn_app_git_deploy_key {key_path!r} is not a readable file")
-
-    if merged["caddy_tls"] not in TLS_MODES:
-        problems.append(f"caddy_tls must be one of {', '.join(TLS_MODES)}, got {merged['caddy_tls']!r}")
-    email = merged["caddy_acme_email"]
-    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
-        problems.append(f"caddy_acme_email is not an email address: {email!r}")
-    if merged["caddy_acme_ca"] and not merged["caddy_acme_ca"].startswith("https://"):
-        problems.append(f"caddy_acme_ca must be an https:// URL, got {merged['caddy_acme_ca']!r}")
-
-    if merged["docker_install_method"] not in INSTALL_METHODS:
-        problems.append(
-            f"docker_install_method must be one of {', '.join(INSTALL_METHODS)}, "
-            f"got {merged['docker_install_method']!r}"
-        )
-    if not re.match(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
-        problems.append(f"docker_log_max_size must look like 10m, got {merged['docker_log_max_size']!r}")
-
-    for key in ("postgres_image", "caddy_image", "app_api_base_image", "app_web_base_image"):
-        if merged[key] and any(c.isspace() for c in merged[key]):
-            problems.append(f"{key} must be an image reference without spaces, got {merged[key]!r}")
-    for key in ("postgres_image", "caddy_image"):
-        if not merged[key]:
-            problems.append(f"{key} must not be empty")
-
-    given = {name: environ[name] for name in SECRET_ENV_VARS if environ.get(name) is not None}
-    for name, value in given.items():
-        problems += check_password(name, value)
-    if len(given) == 2 and given["POSTGRES_PASSWORD"] == given["POSTGRES_APP_PASSWORD"]:
-        problems.append("POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD must differ")
-
-    return problems
+    for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker):
+        problems += check(merged)
+    return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ)
 
 
 def validated_settings(data: dict, environ: dict, defaults: dict | None = None) -> Settings:

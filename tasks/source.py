@@ -1,8 +1,5 @@
-"""Step 5: the app's source on the server, in <app_dir>/src.
-
-"upload" sends a reproducible archive of a local checkout (only when its content
-changed); "git" keeps a clean checkout of a branch, with an optional deploy key.
-"""
+"""Step 5: the app's repository in the app directory, as `git clone <repo> /opt/srq-hpn`
+puts it: an uploaded local checkout, or a git branch (deploy key supported)."""
 
 from __future__ import annotations
 
@@ -11,29 +8,25 @@ from pathlib import Path
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import apt, files
 
-from tasks import render
-from tasks.operations import git_checkout, private_file, source_archive
-from tasks.settings import Settings
+from tasks.operations.files import private_file
+from tasks.operations.source import git_source, uploaded_source
+from tasks.preflight import Deployment
+from tasks.release import ReleaseRef
 
 DEPLOY_KEY = "/root/.ssh/srq-hpn-deploy-key"
 
 
-@deploy("Ship the app's source")
-def install(settings: Settings) -> str | None:
-    """Returns the source's revision when it is known locally (upload), else None."""
-    app_dir = settings.app_dir
-    revision_file = f"{app_dir}/.state/source-revision"
-
-    if settings.app_source == "upload":
-        data = render.source_archive(settings.local_source_path())
-        source_archive(
-            name=f"Ensure {app_dir}/src holds the local checkout {settings.app_local_path}",
-            archive_path=f"{app_dir}/.state/source.tar.gz",
-            data=data,
-            dest=f"{app_dir}/src",
-            revision_file=revision_file,
+@deploy("Ship the app's repository")
+def install(deployment: Deployment) -> ReleaseRef:
+    settings, upload = deployment.settings, deployment.upload
+    paths = settings.paths
+    if upload is not None:
+        uploaded_source(
+            name=f"Ensure {paths.app_dir} holds the files of {settings.app_local_path}",
+            paths=paths,
+            upload=upload,
         )
-        return render.sha256(data)
+        return ReleaseRef(paths.app_dir, upload.manifest_sha)
 
     apt.packages(name="Ensure git is installed", packages=["git", "openssh-client"], no_recommends=True)
     ssh_command = ""
@@ -46,12 +39,11 @@ def install(settings: Settings) -> str | None:
             preview="(private key)",
         )
         ssh_command = f"ssh -i {DEPLOY_KEY} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
-    git_checkout(
-        name=f"Ensure {app_dir}/src is {settings.app_git_repo} at the newest {settings.app_git_branch}",
+    git_source(
+        name=f"Ensure {paths.app_dir} is {settings.app_git_repo} at the newest {settings.app_git_branch}",
+        paths=paths,
         repo=settings.app_git_repo,
         branch=settings.app_git_branch,
-        dest=f"{app_dir}/src",
-        revision_file=revision_file,
         ssh_command=ssh_command,
     )
-    return None
+    return ReleaseRef(paths.app_dir)

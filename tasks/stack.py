@@ -1,35 +1,20 @@
-"""Step 8: start everything and verify it through Caddy, on the server itself."""
+"""Step 8: start everything (api and web swapped without downtime, Caddy reloaded only
+when its configuration changed), then verify it through Caddy, on the server."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import server
 
-from tasks.facts import CONTAINERS, compose
-from tasks.operations import container_healthy, services_up, stack_answers
+from tasks.operations.services import rolled_out, stack_answers
 from tasks.settings import Settings
-
-SERVICES = ["db", "api", "web", "caddy"]
 
 
 @deploy("Start the stack and verify it")
-def start_and_verify(settings: Settings, caddyfile_changed: bool):
-    services_up(
-        name="Ensure caddy, web, api and db run their current configuration and images",
-        app_dir=settings.app_dir,
-        services=SERVICES,
-    )
-    if caddyfile_changed:
-        server.shell(
-            name="Reload Caddy's configuration (the Caddyfile changed)",
-            commands=[compose(settings.app_dir, "exec", "-T", "caddy", "caddy", "reload",
-                              "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")],
-        )
-    container_healthy(
-        name="Ensure the api healthcheck reports healthy",
-        container=CONTAINERS["api"],
-        service="api",
-        timeout=settings.postgres_healthy_timeout,
+def start_and_verify(settings: Settings, caddyfile_changed):
+    rolled_out(
+        name="Ensure every service runs the release (api and web swapped without downtime)",
+        paths=settings.paths,
+        caddyfile_changed=caddyfile_changed,
     )
     if settings.verify:
         stack_answers(

@@ -1,49 +1,41 @@
-"""Step 4: the files the stack runs from: env file, Caddyfile, compose.yml, db init script."""
+"""Step 4 of the guide ("Set Environment Variables") and the deploy's own layer:
+.env.production (0600), the templated Caddyfile, and compose.deploy.yml, all read
+by the guide's own `docker compose --env-file .env.production` commands."""
 
 from __future__ import annotations
 
-from io import StringIO
-
-from pyinfra.api import HiddenValue, deploy
+from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from tasks import render
-from tasks.facts import ENV_FILE
-from tasks.operations import private_file
-from tasks.render import Passwords
+from tasks.operations.config import compose_layer, env_file
+from tasks.operations.files import file_in_place
+from tasks.release import ReleaseRef
+from tasks.secrets import EnvSources
 from tasks.settings import Settings
 
 
-@deploy("Write the stack's files")
-def install(settings: Settings, passwords: Passwords) -> bool:
-    """Returns whether the Caddyfile changes (Caddy then reloads it)."""
-    app_dir = settings.app_dir
-    files.directory(name=f"Ensure {app_dir} exists (root only)", path=app_dir, mode="750")
-    for sub in ("caddy", "db", "db/init", ".state"):
-        files.directory(name=f"Ensure {app_dir}/{sub} exists", path=f"{app_dir}/{sub}", mode="755")
-
-    private_file(
-        name=f"Ensure {app_dir}/{ENV_FILE} holds the settings and secrets (0600, root)",
-        path=f"{app_dir}/{ENV_FILE}",
-        content=HiddenValue(render.env_file(settings, passwords)),
-        preview=render.masked_env_file(settings),
+@deploy("Write the stack's configuration")
+def install(settings: Settings, sources: EnvSources, release: ReleaseRef):
+    """Returns a function telling (once the deploy ran) whether the Caddyfile changed."""
+    paths = settings.paths
+    env_file(
+        name=f"Ensure {paths.env_file} holds every variable the app asks for (0600, root)",
+        paths=paths,
+        sources=sources,
     )
-    caddyfile = files.put(
-        name=f"Ensure {app_dir}/caddy/Caddyfile routes /api/* to api and the rest to web",
-        src=StringIO(render.caddyfile(settings)),
-        dest=f"{app_dir}/caddy/Caddyfile",
-        mode="644",
+    changed = lambda: False  # noqa: E731
+    if settings.caddyfile == "template":
+        files.directory(name=f"Ensure {paths.caddy_dir} exists", path=paths.caddy_dir, mode="755")
+        caddyfile = file_in_place(
+            name=f"Ensure {paths.caddyfile} routes /api/* to api and the rest to web",
+            path=paths.caddyfile,
+            content=render.caddyfile(settings),
+        )
+        changed = caddyfile.did_change
+    compose_layer(
+        name="Ensure the deploy's compose layer fits the app's compose file (ports, Caddyfile, release images)",
+        settings=settings,
+        release=release,
     )
-    files.put(
-        name=f"Ensure {app_dir}/compose.yml defines caddy, web, api and db",
-        src=StringIO(render.compose_file(settings)),
-        dest=f"{app_dir}/compose.yml",
-        mode="644",
-    )
-    files.put(
-        name=f"Ensure {app_dir}/db/init/01-create-app-user.sh creates the limited app role",
-        src=StringIO(render.init_script()),
-        dest=f"{app_dir}/db/init/01-create-app-user.sh",
-        mode="755",
-    )
-    return bool(caddyfile.will_change)
+    return changed

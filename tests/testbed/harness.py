@@ -43,6 +43,7 @@ from testcontainers.core.config import testcontainers_config  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 from testcontainers.core.network import Network  # noqa: E402
 
+from tasks import layout  # noqa: E402
 from tests.testbed.images import ensure_images  # noqa: E402
 
 testcontainers_config.ryuk_disabled = True
@@ -60,20 +61,26 @@ HOST_LABEL = "srq-hpn-testbed.host"
 
 RUN_ID = uuid.uuid4().hex[:8]
 
-# The registry as the servers see it, and the stand-ins pushed into it.
+# The registry as the servers see it: their Docker uses it as its mirror of Docker Hub
+# (daemon.json registry-mirrors), so the apps' own image names (postgres:16, caddy:2,
+# python:3.12-slim, node:20-slim) resolve to the stand-ins pushed under those names.
 REGISTRY_ALIAS = "registry.test"
 REGISTRY_PORT = 5000
 REGISTRY_HOST = f"{REGISTRY_ALIAS}:{REGISTRY_PORT}"
-STAND_INS = {  # testbed image name -> repository:tag in the registry
-    "postgres": "srq-hpn/postgres:17",
-    "caddy": "srq-hpn/caddy:2",
-    "python-base": "srq-hpn/python-base:trixie",
-    "node-base": "srq-hpn/node-base:trixie",
+REGISTRY_MIRROR = f"http://{REGISTRY_HOST}"
+STAND_INS = {  # testbed image name -> the Docker Hub repository:tag it stands in for
+    "postgres": "library/postgres:16",
+    "caddy": "library/caddy:2",
+    "python-base": "library/python:3.12-slim",
+    "node-base": "library/node:20-slim",
 }
 
 DOMAIN = "srq-hpn.test"
-CADDY_CONTAINER = "srq-hpn-caddy"
-CADDY_ROOT_CA = "/data/caddy/pki/authorities/local/root.crt"
+# The two app repositories the scenarios deploy (see tests/apps/variant-app/README.md).
+SAMPLE_APP = REPO_ROOT / "examples" / "srq-hpn-app"
+VARIANT_APP = REPO_ROOT / "tests" / "apps" / "variant-app"
+CADDY_CONTAINER = layout.CONTAINERS[layout.CADDY]
+CADDY_ROOT_CA = layout.CADDY_ROOT_CA
 
 # How a server container must run for systemd and an inner Docker engine to work
 # (see /work/shared/TESTBED_NOTES.md): every capability except those this kernel
@@ -567,7 +574,7 @@ class Testbed:
             seconds = dict(zip(STAND_INS, pool.map(push, STAND_INS)))
         for name, took in seconds.items():
             self.timings[f"push {name}"] = took
-        self.image_refs = {name: f"{REGISTRY_HOST}/{ref}" for name, ref in STAND_INS.items()}
+        self.image_refs = {name: ref.removeprefix("library/") for name, ref in STAND_INS.items()}
         return self.image_refs
 
     def _registry_digest_matches(self, name: str, repository: str, tag: str) -> bool:
@@ -615,8 +622,8 @@ class Testbed:
                   f"(ssh 127.0.0.1:{server.ssh_port}, http :{server.http_port}, https :{server.https_port})")
         return server
 
-    def settings(self) -> dict[str, Any]:
-        return testbed_settings(self.image_refs)
+    def settings(self, app: Path = SAMPLE_APP, **overrides: Any) -> dict[str, Any]:
+        return testbed_settings(app, **overrides)
 
     # -- tearing it down -------------------------------------------------------------
 
@@ -642,19 +649,18 @@ class Testbed:
         self.close()
 
 
-def testbed_settings(image_refs: dict[str, str]) -> dict[str, Any]:
-    """The deploy settings (pyinfra host data) that point the deploy at the testbed."""
+def testbed_settings(app: Path = SAMPLE_APP, **overrides: Any) -> dict[str, Any]:
+    """The deploy settings (pyinfra host data) that point the deploy at the testbed:
+    the registry as Docker Hub's mirror, Caddy's internal CA, Debian's Docker."""
     return {
         "srq_hpn_domain": DOMAIN,
         "caddy_tls": "internal",
         "docker_install_method": "distro",
+        "docker_registry_mirrors": [REGISTRY_MIRROR],
         "docker_insecure_registries": [REGISTRY_HOST],
-        "postgres_image": image_refs["postgres"],
-        "caddy_image": image_refs["caddy"],
-        "app_api_base_image": image_refs["python-base"],
-        "app_web_base_image": image_refs["node-base"],
         "srq_hpn_app_source": "upload",
-        "srq_hpn_app_local_path": str(REPO_ROOT / "examples" / "srq-hpn-app"),
+        "srq_hpn_app_local_path": str(app),
+        **overrides,
     }
 
 

@@ -86,7 +86,7 @@ def up(deploy: bool) -> int:
     testbed.start()
     say(f"Registry {harness.REGISTRY_HOST} holds the stand-ins (127.0.0.1:{testbed.registry_port} from here)")
     server = _server(testbed)
-    settings = harness.testbed_settings(testbed.image_refs)
+    settings = harness.testbed_settings()
     INVENTORY.write_text(json.dumps({"sandbox": [server.inventory_entry(**settings)]}, indent=2) + "\n")
     say(f"Wrote {_relative(INVENTORY)}")
 

@@ -71,11 +71,13 @@ server.listen(PORT, HOST, () => {
   console.log(`srq-hpn web listening on http://${HOST}:${PORT}`);
 });
 
+// Graceful stop: refuse new connections, let requests in flight finish, close idle
+// keep-alive connections, and exit (at the latest after 10 s).
 function shutdown(signal) {
   console.log(`received ${signal}, closing`);
   server.close(() => process.exit(0));
-  if (typeof server.closeAllConnections === "function") server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 10000).unref();
 }
 
 process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy.
 #
-# Creates the limited role of the running api ($POSTGRES_APP_USER): it may
+# The limited role of the running api ($POSTGRES_APP_USER): it may
 # SELECT/INSERT/UPDATE/DELETE rows and use sequences in schema public, including
 # on tables that migrations create later (default privileges), and nothing else.
 #
-# Runs three ways, always inside the db container:
-#   - by the postgres image, once, when the data volume is first initialised;
-#   - `01-create-app-user.sh check`: prints what differs from the wanted state
-#     (nothing when all is well) and changes nothing;
-#   - `01-create-app-user.sh apply`: makes it so; safe to repeat. The deploy runs
-#     it whenever `check` reports a difference, so an existing volume (where the
-#     image skips init scripts) still ends up with the role and its grants.
+# Runs inside the db container (srq-hpn-app-role feeds it to `bash -s`), with the
+# POSTGRES_* variables of .env.production in its environment:
+#   - `check`: prints what differs from the wanted state (nothing when all is well)
+#     and changes nothing;
+#   - `apply`: makes it so; safe to repeat. The deploy runs it whenever `check`
+#     reports a difference, so a volume that existed before (the postgres image then
+#     skips the repository's db/init scripts), or a repository without such a
+#     script, still ends up with the role and its grants.
 # Passwords are read from the environment and never appear on a command line.
 set -euo pipefail
 

@@ -1,0 +1,40 @@
+"""Command builders: settings in, the exact shell text out (pure; unit-tested).
+
+Operations and facts yield these; nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from tasks import layout
+
+
+def quote(*words: str) -> str:
+    return " ".join(shlex.quote(str(word)) for word in words)
+
+
+def compose(app_dir: str, *args: str) -> str:
+    """A docker compose command run as the guide runs it: in the app directory,
+    with ``--env-file .env.production`` (which also names the deploy's layer)."""
+    return f"cd {shlex.quote(app_dir)} && " + quote("docker", "compose", "--env-file", layout.ENV_FILE, *args)
+
+
+def compose_files_only(app_dir: str, files: list[str], *args: str) -> str:
+    """docker compose on the repository's own files only (without the deploy's layer)."""
+    words = ["docker", "compose", "--env-file", layout.ENV_FILE]
+    for name in files:
+        words += ["-f", name]
+    return f"cd {shlex.quote(app_dir)} && " + quote(*words, *args)
+
+
+def program(name: str, *args: str) -> str:
+    """One of the deploy's server programs (installed in LIB_DIR)."""
+    return quote(f"{layout.LIB_DIR}/{name}", *args)
+
+
+def if_installed(name: str, command: str, otherwise: str) -> str:
+    """Run a server program when it is installed (a fact asked before the first deploy
+    runs on a bare server), else print `otherwise`."""
+    path = shlex.quote(f"{layout.LIB_DIR}/{name}")
+    return f"if [ -x {path} ] && [ -r /etc/srq-hpn/deploy.env ]; then {command}; else echo {shlex.quote(otherwise)}; fi"

@@ -1,0 +1,43 @@
+"""Facts about a server running the srq-hpn stack, by domain (stack, database,
+source, release), as pyinfra splits its own facts.
+
+Each fact is read-only and prints nothing secret, so it is safe at any verbosity.
+Ask them ad hoc by these short names, e.g.::
+
+    pyinfra inventory.py fact tasks.facts.StackContainers
+    pyinfra inventory.py fact tasks.facts.StackHealth domain=example.com
+    pyinfra inventory.py fact tasks.facts.AuditLog lines=5
+"""
+
+from tasks.facts.database import AppRoleDrift, MigrationState
+from tasks.facts.release import AuditLog, DeployLock, Releases
+from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
+from tasks.facts.stack import (
+    ComposeConfig,
+    ContainerLogs,
+    ContainerVolumes,
+    ImageLabels,
+    RepoFiles,
+    StackContainers,
+    StackHealth,
+)
+
+__all__ = [
+    "AppRoleDrift",
+    "AuditLog",
+    "CheckoutHead",
+    "ComposeConfig",
+    "ContainerLogs",
+    "ContainerVolumes",
+    "DataVolumes",
+    "DeployLock",
+    "GitCheckout",
+    "ImageLabels",
+    "MigrationState",
+    "Releases",
+    "RepoFiles",
+    "StackContainers",
+    "StackHealth",
+    "TextFile",
+    "UploadedSource",
+]

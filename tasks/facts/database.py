@@ -1,0 +1,69 @@
+"""Facts about the database: the app role's drift and the migration state."""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase
+
+from tasks import layout
+from tasks.commands import compose, if_installed, program
+from tasks.facts.stack import _status, _status_block
+
+HEADS_MARK = "@@heads"
+
+
+class AppRoleDrift(FactBase):
+    """
+    Returns how the database's limited app role differs from the wanted state
+    (missing role, missing grants or default privileges, a password that differs
+    from the env file), one sentence per difference; an empty list when all is well.
+    """
+
+    requires_command = "docker"
+    default = list
+
+    def command(self):
+        check = program("srq-hpn-app-role", "check")
+        return if_installed(
+            "srq-hpn-app-role",
+            f"{check} 2>&1 || echo 'the check itself failed (see the lines above)'",
+            "the deploy's programs are not installed yet",
+        )
+
+    def process(self, output):
+        return [line for line in output if line.strip()]
+
+
+class MigrationState(FactBase):
+    """
+    Returns the database's alembic revision and the newest revision of the code, as
+    the migration service's image sees them (``alembic current`` and ``alembic heads``
+    in a one-off container, as the guide's ``run --rm api alembic ...``)::
+
+        {"ok": True, "current": ["0001"], "heads": ["0002"], "at_head": False}
+
+    On failure ``ok`` is False and ``error`` holds the command's own last lines.
+    """
+
+    requires_command = "docker"
+
+    @staticmethod
+    def default():
+        return {"ok": False, "current": [], "heads": [], "at_head": False, "error": ["no answer"]}
+
+    def command(self, app_dir=layout.APP_DIR, service=layout.MIGRATE_SERVICE):
+        script = f"alembic current && echo {HEADS_MARK} && alembic heads"
+        return _status_block(compose(app_dir, "run", "--rm", "--no-deps", "-T", service, "sh", "-c", script))
+
+    def process(self, output):
+        ok, lines = _status(output)
+        if not ok:
+            return {"ok": False, "current": [], "heads": [], "at_head": False, "error": lines[-20:]}
+        current, heads, target = [], [], None
+        target = current
+        for line in lines:
+            line = line.strip()
+            if line == HEADS_MARK:
+                target = heads
+            elif line and not line.startswith(("INFO", "WARN")):
+                target.append(line.split()[0])
+        return {"ok": True, "current": current, "heads": heads, "at_head": bool(heads) and sorted(current) == sorted(heads)}

@@ -1,0 +1,100 @@
+"""Facts about releases, the deploy lock and the audit log (the deploy's own records)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from pyinfra.api import FactBase
+
+from tasks import layout
+
+
+def _json_lines(output) -> list[dict]:
+    records = []
+    for line in output:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+class DeployLock(FactBase):
+    """
+    Returns who holds the server's deploy lock, or None when it is free::
+
+        {"action": "deploy", "operator": "ana@laptop", "since": "2026-11-28T10:02:03Z",
+         "release": "3f2a1b9c0d11"}
+    """
+
+    def command(self, state_dir=layout.STATE_DIR):
+        lock = shlex.quote(f"{state_dir}/deploy.lock")
+        return f"if [ -d {lock} ]; then cat {lock}/holder 2>/dev/null || echo '{{}}'; fi"
+
+    def process(self, output):
+        records = _json_lines(output)
+        return records[0] if records else ({"operator": "unknown"} if output else None)
+
+
+class AuditLog(FactBase):
+    """
+    Returns the last lines of the server's audit log, oldest first: one record per
+    deploy, rollback, restore and lock break::
+
+        [{"time": "...", "action": "deploy", "operator": "ana@laptop", "release": "...",
+          "source_revision": "...", "migration_before": ["0001"], "migration_after": ["0002"],
+          "result": "ok", "duration_s": 21.4}]
+    """
+
+    default = list
+
+    def command(self, state_dir=layout.STATE_DIR, lines=20):
+        return f"tail -n {int(lines)} {shlex.quote(state_dir + '/audit.log')} 2>/dev/null || true"
+
+    def process(self, output):
+        return _json_lines(output)
+
+
+class Releases(FactBase):
+    """
+    Returns the releases kept on the server, oldest first, and the current one::
+
+        {"current": "3f2a1b9c0d11", "releases": [{"release": "...", "created": "...",
+          "source_revision": "...", "images": {"api": "srq-hpn-api:3f2a..."},
+          "migration_heads": ["0002"], "images_present": True}]}
+    """
+
+    @staticmethod
+    def default():
+        return {"current": None, "releases": []}
+
+    def command(self, state_dir=layout.STATE_DIR):
+        d = shlex.quote(f"{state_dir}/releases")
+        return (
+            f"echo \"current $(cat {d}/current 2>/dev/null)\"; "
+            f"for f in $(ls -1tr {d}/*.json 2>/dev/null); do "
+            "record=$(tr -d '\\n' < \"$f\"); images=yes; "
+            "for ref in $(printf '%s' \"$record\" | grep -o '\"[^\"]*:[0-9a-f]\\{12\\}\"' | tr -d '\"'); do "
+            "docker image inspect \"$ref\" >/dev/null 2>&1 || images=no; done; "
+            "echo \"release $images $record\"; done"
+        )
+
+    def process(self, output):
+        current, releases = None, []
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "current":
+                current = rest.strip() or None
+            elif kind == "release":
+                present, _, text = rest.partition(" ")
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    continue
+                record["images_present"] = present == "yes"
+                releases.append(record)
+        releases.sort(key=lambda r: r.get("created", ""))
+        return {"current": current, "releases": releases}

@@ -1,0 +1,110 @@
+"""Facts about the app's checkout on the server: what is on disk, not what was recorded."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra.api import FactBase
+
+from tasks import layout
+
+
+class TextFile(FactBase):
+    """Returns a small text file's content with surrounding space removed, or None."""
+
+    def command(self, path):
+        return f"cat {shlex.quote(path)} 2>/dev/null || true"
+
+    def process(self, output):
+        return "\n".join(output).strip() or None
+
+
+class UploadedSource(FactBase):
+    """
+    Returns ``"current"`` when the app directory holds exactly the files of the upload
+    whose manifest has the sha256 ``manifest_sha`` (every file checked on disk), else
+    the reason it does not: ``"stale: ..."``.
+    """
+
+    default = str
+
+    def command(self, manifest_sha, app_dir=layout.APP_DIR, state_dir=layout.STATE_DIR):
+        record = shlex.quote(f"{state_dir}/source.manifest")
+        return (
+            f"if [ ! -f {record} ]; then echo 'stale: nothing uploaded yet'; "
+            f"elif [ \"$(sha256sum < {record} | cut -c1-64)\" != {shlex.quote(manifest_sha)} ]; then "
+            "echo 'stale: a different source was uploaded last'; "
+            f"elif ! (cd {shlex.quote(app_dir)} 2>/dev/null && sha256sum --quiet --strict -c {record} >/dev/null 2>&1); then "
+            "echo 'stale: files on disk differ from the upload'; "
+            "else echo current; fi"
+        )
+
+    def process(self, output):
+        return (output[0] if output else "stale: no answer").strip()
+
+
+class GitCheckout(FactBase):
+    """
+    Returns the app directory's git state and the branch's newest commit upstream::
+
+        {"head": "<sha>" or None, "branch": "main", "dirty": ["M compose.yml"], "remote": "<sha>" or None}
+    """
+
+    default = dict
+
+    def command(self, repo, branch, app_dir=layout.APP_DIR, ssh_command=""):
+        d = shlex.quote(app_dir)
+        env = f"GIT_SSH_COMMAND={shlex.quote(ssh_command)} " if ssh_command else ""
+        return (
+            f"if [ -d {d}/.git ]; then echo \"head $(git -C {d} rev-parse HEAD 2>/dev/null)\"; "
+            f"echo \"branch $(git -C {d} symbolic-ref --short -q HEAD)\"; "
+            f"git -C {d} status --porcelain --untracked-files=no 2>&1 | sed 's/^/dirty /'; fi; "
+            f"echo \"remote $({env}git ls-remote {shlex.quote(repo)} {shlex.quote('refs/heads/' + branch)} 2>/dev/null | cut -f1)\""
+        )
+
+    def process(self, output):
+        state = {"head": None, "branch": None, "dirty": [], "remote": None}
+        for line in output:
+            key, _, value = line.partition(" ")
+            if key == "dirty":
+                state["dirty"].append(value.strip())
+            elif key in state:
+                state[key] = value.strip() or None
+        return state
+
+
+class CheckoutHead(FactBase):
+    """Returns the commit the app directory's git checkout is at, or None."""
+
+    def command(self, app_dir=layout.APP_DIR):
+        return f"git -C {shlex.quote(app_dir)} rev-parse HEAD 2>/dev/null || true"
+
+    def process(self, output):
+        return output[0].strip() if output and output[0].strip() else None
+
+
+class DataVolumes(FactBase):
+    """
+    Returns, for each docker volume named, whether it exists and holds a PostgreSQL
+    data directory: ``{"srq-hpn_postgres_data": {"exists": True, "data": True}}``.
+    """
+
+    requires_command = "docker"
+    default = dict
+
+    def command(self, names):
+        quoted = " ".join(shlex.quote(name) for name in names)
+        return (
+            f"for v in {quoted}; do m=$(docker volume inspect --format '{{{{.Mountpoint}}}}' \"$v\" 2>/dev/null) "
+            "|| { echo \"$v absent\"; continue; }; "
+            "if [ -n \"$(find \"$m\" -maxdepth 3 -name PG_VERSION -print -quit 2>/dev/null)\" ]; "
+            "then echo \"$v data\"; else echo \"$v empty\"; fi; done"
+        )
+
+    def process(self, output):
+        volumes = {}
+        for line in output:
+            name, _, state = line.rpartition(" ")
+            if name:
+                volumes[name] = {"exists": state != "absent", "data": state == "data"}
+        return volumes

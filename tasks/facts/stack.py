@@ -1,0 +1,245 @@
+"""Facts about the stack's containers, its compose configuration and its answers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from pyinfra.api import FactBase
+
+from tasks import layout
+from tasks.commands import compose, compose_files_only
+
+
+def _status_block(command: str) -> str:
+    """Run `command`; print "ok" then its stdout, or "error" then its stderr (exit 0 either way,
+    so a failure is data that an operation can explain, not a fact that cannot load)."""
+    return (
+        'err=$(mktemp); trap \'rm -f "$err"\' EXIT; '
+        f'if out=$({command} 2>"$err"); then echo ok; printf "%s\\n" "$out"; '
+        'else echo error; cat "$err"; printf "%s\\n" "$out" | tail -n 20; fi'
+    )
+
+
+def _status(output) -> tuple[bool, list[str]]:
+    lines = list(output)
+    if not lines:
+        return False, ["(no output)"]
+    return lines[0] == "ok", lines[1:]
+
+
+class StackContainers(FactBase):
+    """
+    Returns the stack's containers by compose service: state, health, start time,
+    image, and whether it runs the configuration and image that compose asks for now.
+    One-off containers (``compose run``) are not the service's.
+
+    .. code:: python
+
+        {
+            "db": {
+                "name": "srq-hpn-db", "state": "running", "health": "healthy",
+                "started_at": "2026-11-27T19:01:02.123Z", "image": "sha256:...",
+                "config_hash": "…", "expected_hash": "…", "image_current": True,
+            },
+        }
+    """
+
+    requires_command = "docker"
+    default = dict
+
+    def command(self, app_dir=layout.APP_DIR, project="srq-hpn"):
+        d = shlex.quote(app_dir)
+        labels = f"--filter label=com.docker.compose.project={shlex.quote(project)} --filter label=com.docker.compose.oneoff=False"
+        inspect_format = (
+            'container {{index .Config.Labels "com.docker.compose.service"}} {{.Name}} '
+            "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+            '{{.State.StartedAt}} {{.Image}} {{.Config.Image}} '
+            '{{index .Config.Labels "com.docker.compose.config-hash"}}'
+        )
+        return (
+            f"if [ -f {d}/{layout.ENV_FILE} ]; then "
+            f"{compose(app_dir, 'config', '--hash', '*')} 2>/dev/null | sed 's/^/expected /'; fi; "
+            f"ids=$(docker ps -aq {labels}); "
+            f"[ -z \"$ids\" ] || docker inspect --format {shlex.quote(inspect_format)} $ids; "
+            f"for ref in $(docker ps -a {labels} --format '{{{{.Image}}}}' | sort -u); do "
+            "printf 'image %s %s\\n' \"$ref\" \"$(docker image inspect --format '{{.Id}}' \"$ref\" "
+            "2>/dev/null || echo missing)\"; done"
+        )
+
+    def process(self, output):
+        expected, images, containers = {}, {}, {}
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            fields = rest.split()
+            if kind == "expected" and len(fields) == 2:
+                expected[fields[0]] = fields[1]
+            elif kind == "image" and len(fields) == 2:
+                images[fields[0]] = fields[1]
+            elif kind == "container" and len(fields) >= 7:
+                service, name, state, health, started_at, image, config_image = fields[:7]
+                containers[service] = {
+                    "name": name.lstrip("/"),
+                    "state": state,
+                    "health": health,
+                    "started_at": started_at,
+                    "image": image,
+                    "config_image": config_image,
+                    "config_hash": fields[7] if len(fields) > 7 else "",
+                }
+        for service, info in containers.items():
+            info["expected_hash"] = expected.get(service, "")
+            info["image_current"] = images.get(info.pop("config_image")) == info["image"]
+        for service in expected:
+            containers.setdefault(service, {"state": "missing", "expected_hash": expected[service]})
+        return containers
+
+
+class ContainerLogs(FactBase):
+    """Returns the last lines a container logged (stdout and stderr)."""
+
+    requires_command = "docker"
+    default = list
+
+    def command(self, container, tail=30):
+        return f"docker logs --tail {int(tail)} {shlex.quote(container)} 2>&1 || true"
+
+    def process(self, output):
+        return list(output)
+
+
+class RepoFiles(FactBase):
+    """
+    Returns the contract files found at the root of the app's checkout, by name, with
+    their text: the compose files and ``.env.production.example``.
+    """
+
+    default = dict
+    NAMES = layout.COMPOSE_FILES + layout.COMPOSE_OVERRIDES + (layout.ENV_EXAMPLE,)
+
+    def command(self, app_dir=layout.APP_DIR):
+        d = shlex.quote(app_dir)
+        names = " ".join(shlex.quote(name) for name in self.NAMES)
+        return f"for f in {names}; do if [ -f {d}/\"$f\" ]; then echo \"@@file $f\"; cat {d}/\"$f\"; echo; fi; done"
+
+    def process(self, output):
+        files: dict[str, list[str]] = {}
+        current = None
+        for line in output:
+            if line.startswith("@@file "):
+                current = line[len("@@file "):]
+                files[current] = []
+            elif current is not None:
+                files[current].append(line)
+        return {name: "\n".join(lines) for name, lines in files.items()}
+
+
+class ComposeConfig(FactBase):
+    """
+    Returns the configuration Compose resolves in the app directory (``docker compose
+    config --format json``), with the deploy's layer or, given ``files``, from those
+    files only: ``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": [lines]}``
+    with Compose's own message.
+    """
+
+    requires_command = "docker"
+
+    @staticmethod
+    def default():
+        return {"ok": False, "error": ["docker compose is not installed yet"]}
+
+    def command(self, app_dir=layout.APP_DIR, files=None):
+        args = ("config", "--format", "json")
+        command = compose_files_only(app_dir, list(files), *args) if files else compose(app_dir, *args)
+        return _status_block(command)
+
+    def process(self, output):
+        ok, lines = _status(output)
+        if not ok:
+            return {"ok": False, "error": lines}
+        try:
+            return {"ok": True, "config": json.loads("\n".join(lines))}
+        except ValueError:
+            return {"ok": False, "error": ["docker compose config printed no JSON:"] + lines[-10:]}
+
+
+class StackHealth(FactBase):
+    """
+    Returns the answers of the stack's checks, made on the server through Caddy
+    (with Caddy's internal CA when ``tls_internal``), as
+    ``{"/": {"status": 200, "body": "..."}, ..., "http-redirect": {...}}``.
+    """
+
+    requires_command = "curl"
+    default = dict
+
+    def command(self, domain, tls_internal=False, caddy_container=layout.CONTAINERS[layout.CADDY]):
+        d = shlex.quote(domain)
+        lines = ['tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ca=""']
+        if tls_internal:
+            lines.append(
+                f"docker exec {shlex.quote(caddy_container)} cat {layout.CADDY_ROOT_CA} > \"$tmp/ca\" 2>/dev/null "
+                '&& ca="--cacert $tmp/ca"'
+            )
+        for path in ("/", "/api/health", "/api/db-health"):
+            lines.append(
+                f"code=$(curl -sS --max-time 10 $ca --resolve {d}:443:127.0.0.1 -o \"$tmp/body\" "
+                f"-w '%{{http_code}}' https://{d}{path} 2>\"$tmp/err\"); "
+                f"printf 'check %s %s %s\\n' {path} \"$code\" "
+                '"$(cat "$tmp/body" "$tmp/err" 2>/dev/null | head -c 300 | tr \'\\n\' \' \')"; '
+                'rm -f "$tmp/body" "$tmp/err"'
+            )
+        lines.append(
+            f"r=$(curl -sS --max-time 10 -o /dev/null --resolve {d}:80:127.0.0.1 "
+            f"-w '%{{http_code}} %{{redirect_url}}' http://{d}/ 2>&1); "
+            "printf 'check http-redirect %s\\n' \"$r\""
+        )
+        return "; ".join(lines)
+
+    def process(self, output):
+        results = {}
+        for line in output:
+            if not line.startswith("check "):
+                continue
+            _, name, rest = (line + " ").split(" ", 2)
+            status, _, body = rest.partition(" ")
+            results[name] = {
+                "status": int(status) if status.isdigit() else 0,
+                "body": body.strip(),
+            }
+        return results
+
+
+class ContainerVolumes(FactBase):
+    """Returns the named volumes a container mounts, by mount point: ``{"/var/lib/postgresql/data": "srq-hpn_postgres_data"}``."""
+
+    requires_command = "docker"
+    default = dict
+
+    def command(self, container):
+        fmt = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Destination}} {{.Name}}{{println}}{{end}}{{end}}'
+        return f"docker inspect --format {shlex.quote(fmt)} {shlex.quote(container)} 2>/dev/null || true"
+
+    def process(self, output):
+        return dict(line.split(" ", 1) for line in output if " " in line)
+
+
+class ImageLabels(FactBase):
+    """Returns one label of each image named, or None for an image that is not there:
+    ``{"srq-hpn-api:3f2a1b9c0d11": "9c1e…"}``."""
+
+    requires_command = "docker"
+    default = dict
+
+    def command(self, images, label):
+        fmt = shlex.quote(f'{{{{index .Config.Labels "{label}"}}}}')
+        quoted = " ".join(shlex.quote(image) for image in images)
+        return (f"for i in {quoted}; do printf '%s %s\\n' \"$i\" "
+                f"\"$(docker image inspect --format {fmt} \"$i\" 2>/dev/null || echo '-')\"; done")
+
+    def process(self, output):
+        labels = {}
+        for line in output:
+            image, _, label = line.partition(" ")
+            labels[image] = None if label.strip() in ("-", "") else label.strip()
+        return labels

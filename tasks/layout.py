@@ -1,0 +1,109 @@
+"""The names the stack shares: compose services, container names, files and
+directories on the server. Tasks, templates, server scripts and tests all read
+them from here.
+
+The app's own repository (the contract, see the guide's "File Locations") is
+checked out in the app directory; everything the deploy adds lives beside it,
+in the state directory, and reaches Compose through ``COMPOSE_FILE`` in the env
+file, so the guide's own commands see exactly what the deploy runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The guide's compose services, and the container names its commands use.
+DB, API, WEB, CADDY = "db", "api", "web", "caddy"
+SERVICES = (DB, API, WEB, CADDY)
+CONTAINERS = {service: f"srq-hpn-{service}" for service in SERVICES}
+# Services Caddy sends traffic to (upstream port): swapped without downtime.
+UPSTREAMS = {API: 8000, WEB: 3000}
+# The one-off migration, as the guide runs it: run --rm api alembic upgrade head.
+MIGRATE_SERVICE = API
+
+ENV_FILE = ".env.production"
+ENV_EXAMPLE = ".env.production.example"
+# Compose's own file names, in the order Compose looks for them.
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+COMPOSE_OVERRIDES = (
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
+)
+
+# Defaults of the directory settings (group_data/all.py repeats them).
+APP_DIR = "/opt/srq-hpn"
+STATE_DIR = "/var/lib/srq-hpn"
+# The deploy's server-side programs (waits, swaps, backups, checks).
+LIB_DIR = "/usr/local/lib/srq-hpn"
+
+# Inside the containers.
+CADDY_CONFIG_DIR = "/etc/caddy"
+CADDY_ROOT_CA = "/data/caddy/pki/authorities/local/root.crt"
+PGDATA_PREFIX = "/var/lib/postgresql"
+
+# Labels the deploy puts on what it builds.
+BUILD_LABEL = "org.srq-hpn.build"
+RELEASE_LABEL = "org.srq-hpn.release"
+
+# The volume that held the data before the app repository's compose.yml became
+# the contract (the previous release of this deploy wrote its own compose.yml).
+PREVIOUS_DB_VOLUME = "srq-hpn_postgres_data"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where things are on the server, for one app and state directory."""
+
+    app_dir: str = APP_DIR
+    state_dir: str = STATE_DIR
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.app_dir}/{ENV_FILE}"
+
+    @property
+    def override(self) -> str:
+        """The deploy's compose layer (hardening, Caddyfile, release images)."""
+        return f"{self.state_dir}/compose.deploy.yml"
+
+    @property
+    def caddy_dir(self) -> str:
+        return f"{self.state_dir}/caddy"
+
+    @property
+    def caddyfile(self) -> str:
+        return f"{self.caddy_dir}/Caddyfile"
+
+    @property
+    def incoming(self) -> str:
+        """Where an uploaded source is unpacked before it is applied."""
+        return f"{self.state_dir}/incoming"
+
+    @property
+    def source_manifest(self) -> str:
+        """The files of the last uploaded source (and their checksums)."""
+        return f"{self.state_dir}/source.manifest"
+
+    @property
+    def releases(self) -> str:
+        return f"{self.state_dir}/releases"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.state_dir}/deploy.lock"
+
+    @property
+    def audit_log(self) -> str:
+        return f"{self.state_dir}/audit.log"
+
+    @property
+    def secrets_record(self) -> str:
+        """When each secret last changed (names and dates only, never values)."""
+        return f"{self.state_dir}/secrets.json"
+
+    @property
+    def db_volume_record(self) -> str:
+        """The docker volume that holds the database, as of the last deploy."""
+        return f"{self.state_dir}/db-volume"

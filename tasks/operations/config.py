@@ -1,0 +1,153 @@
+"""Operations that give Compose its configuration: .env.production and the deploy's
+compose layer, both computed from the app's own files once they are on the server."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import HiddenValue, operation
+from pyinfra.operations import files
+
+from tasks import appspec, facts, layout, render
+from tasks.digest import sha256
+from tasks.operations.files import private_file
+from tasks.remote import executing, fail
+from tasks.runtime import learnt
+from tasks.secrets import EnvSources
+
+HINT_CONFIG = (
+    "hint: run the same on the server to see it: cd {app_dir} && docker compose --env-file "
+    ".env.production config"
+)
+
+
+def _repo_files(app_dir: str) -> tuple[list[str], dict[str, str]]:
+    """(the repository's compose files, their texts and the env example)."""
+    found = host.get_fact(facts.RepoFiles, app_dir=app_dir)
+    return appspec.compose_file_names(list(found)), found
+
+
+@operation()
+def env_file(paths: layout.Paths, sources: EnvSources):
+    """
+    Ensure .env.production holds the guide's variables and every variable the app's
+    compose file (and .env.production.example) asks for: 0600, root, never shown.
+
+    + paths: the server's app and state directories
+    + sources: where each value comes from (``tasks.secrets.EnvSources``)
+
+    Read from the app's files on the server, so that a git checkout is judged by what
+    was fetched. A variable that nothing provides fails the deploy, naming it and
+    where to set it, before anything is built, stopped or started.
+    """
+    try:
+        compose_files, texts = _repo_files(paths.app_dir)
+        needed = appspec.needed_variables({n: texts[n] for n in compose_files}, texts.get(layout.ENV_EXAMPLE))
+    except appspec.ContractError as error:
+        if executing():
+            yield from fail(f"{error}\nhint: the app's repository must follow the guide's File Locations")
+        else:
+            host.noop("the env file is computed once the app's files are on the server")
+        return
+    resolved = sources.resolve(needed)
+    if resolved.problems:
+        yield from fail("\n".join(["Some variables of .env.production have no usable value:"]
+                                  + [f"  - {problem}" for problem in resolved.problems]))
+        return
+    compose_file = render.compose_file_value(compose_files, paths)
+    yield from private_file._inner(
+        path=paths.env_file,
+        content=HiddenValue(render.env_file(resolved, compose_file)),
+        preview=render.env_file(resolved, compose_file, masked=True),
+    )
+
+
+def build_digest(config: dict) -> str:
+    """What besides the source decides the images: the services' build sections."""
+    builds = {name: service.get("build") for name, service in (config.get("services") or {}).items()
+              if service.get("build")}
+    return sha256(json.dumps(builds, sort_keys=True))[:16]
+
+
+@operation()
+def compose_layer(settings, release):
+    """
+    Ensure the deploy's compose layer (``compose.deploy.yml``) fits the app's compose
+    file: release image tags for the services it builds, the templated Caddyfile
+    mounted where the repository mounts its own, and the guide's port rules (only
+    Caddy public; the database at most on 127.0.0.1; 3000 and 8000 never published).
+
+    + settings: the host's ``Settings``
+    + release: the release being deployed (``tasks.release.ReleaseRef``)
+
+    Then checks what Compose resolves with the layer: a port the layer could not
+    correct stops the deploy, naming the service, the port and the fix.
+    """
+    paths = settings.paths
+    if not executing():
+        host.noop("the compose layer is computed from the app's configuration when the deploy runs")
+        return
+    try:
+        compose_files, _texts = _repo_files(paths.app_dir)
+    except appspec.ContractError as error:
+        yield from fail(str(error))
+        return
+    own = host.get_fact(facts.ComposeConfig, app_dir=paths.app_dir, files=tuple(compose_files))
+    if not own["ok"]:
+        yield from fail("\n".join(
+            ["docker compose cannot read the app's compose file; its own words:"]
+            + [f"  | {line}" for line in own["error"][-15:]]
+            + [HINT_CONFIG.format(app_dir=paths.app_dir)]
+        ))
+        return
+    config = own["config"]
+    digest = build_digest(config)
+    release_id = release.id()
+    try:
+        layer = appspec.build_layer(
+            config,
+            app_dir=paths.app_dir,
+            caddy_dir=paths.caddy_dir,
+            caddyfile_template=settings.caddyfile == "template",
+            db_on_localhost=settings.postgres_publish_localhost,
+            release=release_id,
+            build_digest=digest,
+        )
+    except appspec.ContractError as error:
+        yield from fail(str(error))
+        return
+    for correction in layer.corrections:
+        host.log_styled(f"Not published, whatever the app's compose file says: {correction}", fg="yellow",
+                        log_func=logger.warning)
+    header = (f"{render.MANAGED_NOTICE}\nThe deploy's layer over the app's compose file (COMPOSE_FILE in "
+              f"{layout.ENV_FILE}): release images, Caddyfile, port rules.")
+    yield from files.put._inner(
+        src=StringIO(appspec.dump_override(layer.document, header)), dest=paths.override, mode="644",
+    )
+    names = appspec.container_names(config)
+    yield from files.put._inner(
+        src=StringIO(render.stack_env(config.get("name") or "srq-hpn", names, layer.caddy.caddyfile)),
+        dest=f"{paths.state_dir}/stack.env", mode="644",
+    )
+    merged = host.get_fact(facts.ComposeConfig, app_dir=paths.app_dir)
+    if not merged["ok"]:
+        yield from fail("\n".join(
+            ["docker compose cannot read the app's compose file with the deploy's layer; its own words:"]
+            + [f"  | {line}" for line in merged["error"][-15:]]
+            + [HINT_CONFIG.format(app_dir=paths.app_dir)]
+        ))
+        return
+    problems = appspec.exposure_problems(merged["config"], settings.postgres_publish_localhost)
+    if problems:
+        yield from fail("\n".join(
+            ["The app's compose configuration still publishes ports against the guide's rules:"]
+            + [f"  - {problem}" for problem in problems]
+            + ["hint: remove those ports from the app's compose file (the deploy's layer needs Compose 2.24.4+ "
+               "to override them)"]
+        ))
+        return
+    state = learnt()
+    state.config, state.built, state.release, state.build_digest = merged["config"], layer.built, release_id, digest
+    state.caddyfile_in_container = layer.caddy.caddyfile

@@ -1,0 +1,143 @@
+"""Operations on the database service: its data volume, its start, the app role,
+and migrations."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+
+from tasks import appspec, facts, layout
+from tasks.commands import compose, program, quote
+from tasks.remote import executing, fail
+from tasks.operations.services import stale_services
+from tasks.runtime import learnt
+
+
+@operation()
+def data_volume_kept(paths: layout.Paths):
+    """
+    Ensure the database will start on the volume that holds this stack's data: refuse
+    when the app's compose configuration names a new, empty volume while a volume of
+    this stack with data exists (a renamed project or volume would orphan the data).
+
+    + paths: the server's app and state directories
+    """
+    if not executing():
+        host.noop("the data volume is checked when the deploy runs")
+        return
+    config = learnt().config or {}
+    wanted = appspec.db_volume(config)
+    if wanted is None:
+        host.noop("the database's data is not on a named volume")
+        return
+    known = [layout.PREVIOUS_DB_VOLUME]
+    recorded = host.get_fact(facts.TextFile, path=paths.db_volume_record)
+    if recorded:
+        known.append(recorded)
+    db_container = appspec.container_names(config)[layout.DB]
+    for target, name in host.get_fact(facts.ContainerVolumes, container=db_container).items():
+        if target.startswith(layout.PGDATA_PREFIX):
+            known.append(name)
+    volumes = host.get_fact(facts.DataVolumes, names=tuple(dict.fromkeys([wanted, *known])))
+    if volumes.get(wanted, {}).get("exists"):
+        host.noop(f"the database's volume {wanted} exists")
+        return
+    holding = [name for name in known if name != wanted and volumes.get(name, {}).get("data")]
+    if holding:
+        yield from fail(
+            f"Refusing to start the database on a new, empty volume {wanted} while {holding[0]} holds this "
+            "stack's data.\n"
+            "hint: the compose project's name or the db volume's key changed in the app's compose file; "
+            f"keep them so that the volume stays {holding[0]} (e.g. `name:` at the top of the compose file), "
+            "or move the data first (back it up, restore it into the new volume)."
+        )
+        return
+    host.noop(f"the database's volume {wanted} will be created (no data of this stack elsewhere)")
+
+
+@operation()
+def db_ready(paths: layout.Paths, timeout: int):
+    """
+    Ensure the db service runs its current configuration and accepts connections,
+    started alone and first, as the guide does.
+
+    + paths: the server's app and state directories
+    + timeout: seconds to wait before failing with its last log lines
+    """
+    if not executing():
+        host.noop("the database is started when the deploy runs")
+        return
+    project = (learnt().config or {}).get("name") or "srq-hpn"
+    info = host.get_fact(facts.StackContainers, app_dir=paths.app_dir, project=project).get(layout.DB, {})
+    why = stale_services({layout.DB: info}, [layout.DB]).get(layout.DB)
+    if why:
+        host.log(f"Starting db ({why})")
+        yield StringCommand(compose(paths.app_dir, "up", "-d", layout.DB))
+    elif info.get("health") in ("healthy", "none"):
+        host.noop("db runs its current configuration and is healthy")
+        return
+    yield StringCommand(program("srq-hpn-wait", str(timeout), layout.DB))
+
+
+@operation()
+def app_role():
+    """
+    Ensure the limited app role exists with exactly its grants and current password.
+
+    Covers a data volume that existed before (the postgres image then skips the
+    repository's db/init scripts) and a repository that ships no such script.
+    """
+    if not executing():
+        host.noop("the app role is checked when the deploy runs")
+        return
+    drift = host.get_fact(facts.AppRoleDrift)
+    if not drift:
+        host.noop("the app role and its grants are as wanted")
+        return
+    host.log("App role differs: " + "; ".join(drift))
+    yield StringCommand(program("srq-hpn-app-role", "apply"))
+
+
+@operation()
+def migrated(paths: layout.Paths, before_migrating=None):
+    """
+    Ensure the database schema is at the newest migration of the release, with the
+    superuser, in a one-off container of the migration service (the guide's
+    ``run --rm api alembic upgrade head``), before api and web are replaced.
+
+    + paths: the server's app and state directories
+    + before_migrating: a function (current, heads) -> commands, run first when a
+      migration is pending (the pre-migration backup)
+
+    On failure the deploy stops with alembic's own last lines; the running version
+    keeps serving.
+    """
+    if not executing():
+        host.noop("migrations are checked when the deploy runs")
+        return
+    state = host.get_fact(facts.MigrationState, app_dir=paths.app_dir)
+    if not state["ok"]:
+        yield from fail("\n".join(
+            [f"Could not read the migration state (alembic current/heads in a one-off {layout.MIGRATE_SERVICE} "
+             "container); its own last lines:"]
+            + [f"  | {line}" for line in state["error"]]
+            + ["hint: the release's image must run alembic with the superuser's URL; try on the server: "
+               f"cd {paths.app_dir} && docker compose --env-file .env.production run --rm "
+               f"{layout.MIGRATE_SERVICE} alembic current"]
+        ))
+        return
+    learnt().migration_before = state["current"]
+    learnt().migration_after = state["current"]
+    if state["at_head"]:
+        host.noop(f"the schema is at the newest migration ({', '.join(state['heads'])})")
+        return
+    host.log(f"Migrating {', '.join(state['current']) or '(empty)'} -> {', '.join(state['heads'])}")
+    if before_migrating is not None:
+        yield from before_migrating(state["current"], state["heads"])
+    hint = ("hint: the lines above are alembic's; nothing was restarted and the running version keeps serving. "
+            "Fix the migration and deploy again.")
+    yield StringCommand(
+        compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
+        + f" || {{ echo {quote(hint)} >&2; exit 1; }}"
+    )
+    learnt().migration_after = state["heads"]

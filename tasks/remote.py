@@ -1,0 +1,57 @@
+"""Running things on the server from inside an operation, and failing one clearly.
+
+Most operations yield commands and let pyinfra run them (pyinfra then shows a
+failing command's own output). Two kinds of work do not fit that: reading a
+root-only file whose content must never be logged, and bookkeeping that is not a
+change of the server's state (taking the deploy lock, appending to the audit
+log). Those run here, with pyinfra's output logging off.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, StringCommand
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
+
+
+class RemoteError(RuntimeError):
+    """A command run directly on the server failed; the message holds its output."""
+
+
+def executing() -> bool:
+    """True while pyinfra executes operations (not while it plans them)."""
+    return bool(host.state.is_executing)
+
+
+def run(command: str, *, secret_output: bool = False) -> list[str]:
+    """Run a shell command on the server now, without printing it or its output;
+    return its stdout lines. Raises RemoteError with its stderr (unless the output
+    is secret) when it fails."""
+    global_arguments, _ = pop_global_arguments(host.state, host, {})
+    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+    ok, output = host.run_shell_command(
+        StringCommand(command), print_output=False, print_input=False, **connector_arguments
+    )
+    if not ok:
+        detail = "(output withheld: it may hold secrets)" if secret_output else "\n".join(output.stderr_lines[-20:])
+        raise RemoteError(f"`{command.split(' ', 1)[0]} ...` failed on {host.name}: {detail}")
+    return list(output.stdout_lines)
+
+
+def read_private_file(path: str) -> str:
+    """The content of a root-only file on the server ("" when it does not exist)."""
+    quoted = shlex.quote(path)
+    return "\n".join(run(f"test ! -e {quoted} || cat {quoted}", secret_output=True))
+
+
+def fail(message: str):
+    """Yield a command that fails the operation, after logging why in red, line by line."""
+    for line in message.splitlines():
+        host.log_styled(line, fg="red", log_func=logger.error)
+
+    def failed(state, host):  # noqa: ARG001 - pyinfra passes both
+        return False
+
+    yield FunctionCommand(failed, (), {})

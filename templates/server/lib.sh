@@ -1,0 +1,118 @@
+# Shared functions of the srq-hpn server programs (sourced, not run).
+# Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy.
+#
+# Reads /etc/srq-hpn/deploy.env (settings) and $STATE_DIR/stack.env (what the
+# deploy learnt from the app's compose file: project name, container names).
+
+set -euo pipefail
+
+SRQ_HPN_CONFIG=${SRQ_HPN_CONFIG:-/etc/srq-hpn/deploy.env}
+if [ ! -r "$SRQ_HPN_CONFIG" ]; then
+	echo "srq-hpn: $SRQ_HPN_CONFIG is missing: deploy this server first (pyinfra inventory.py deploy.py)" >&2
+	exit 2
+fi
+# shellcheck disable=SC1090
+. "$SRQ_HPN_CONFIG"
+# shellcheck disable=SC1090
+[ -r "$STATE_DIR/stack.env" ] && . "$STATE_DIR/stack.env"
+PROJECT=${PROJECT:-srq-hpn}
+
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s\n' "$*" >&2; }
+die() {
+	printf '%s\n' "$*" >&2
+	exit 1
+}
+
+# The guide's own command form: run in the app directory with the env file.
+compose() { (cd "$APP_DIR" && docker compose --env-file "$ENV_FILE" "$@"); }
+
+# The container of a compose service (not a one-off), or nothing.
+service_container() {
+	docker ps -aq --no-trunc \
+		--filter "label=com.docker.compose.project=$PROJECT" \
+		--filter "label=com.docker.compose.service=$1" \
+		--filter "label=com.docker.compose.oneoff=False" | head -n 1
+}
+
+container_name() { docker inspect --format '{{.Name}}' "$1" 2>/dev/null | sed 's|^/||'; }
+
+# The port Caddy sends a service's traffic to, if it is one of Caddy's upstreams.
+upstream_port() {
+	local pair
+	for pair in $UPSTREAMS; do
+		[ "${pair%%:*}" = "$1" ] && {
+			echo "${pair#*:}"
+			return 0
+		}
+	done
+	return 1
+}
+
+# Last log lines of a container, indented, for a failure report.
+log_tail() {
+	docker logs --tail "${2:-30}" "$1" 2>&1 | sed 's/^/  | /' || true
+}
+
+# One readiness probe: 0 ready, 1 not yet, 2 stopped for good.
+# Ready means: running, and its own healthcheck passes now (run here, so the deploy
+# moves on as soon as it is true, not at Docker's next interval); without a
+# healthcheck, an HTTP answer on its upstream port, or else simply running.
+# The database must also accept TCP connections (not only its init-time socket).
+probe() {
+	local container=$1 service=$2 state health port address
+	read -r state health < <(docker inspect --format \
+		'{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$container" 2>/dev/null) ||
+		return 2
+	case $state in
+	running) ;;
+	created | restarting) return 1 ;;
+	*) return 2 ;;
+	esac
+	if [ "$service" = "$DB_SERVICE" ]; then
+		timeout 10 docker exec "$container" pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1 || return 1
+	fi
+	[ "$health" = healthy ] && return 0
+	local -a test
+	mapfile -t test < <(docker inspect --format \
+		'{{if .Config.Healthcheck}}{{join .Config.Healthcheck.Test "\n"}}{{end}}' "$container")
+	case ${test[0]:-} in
+	CMD) timeout 10 docker exec "$container" "${test[@]:1}" >/dev/null 2>&1 && return 0 || return 1 ;;
+	CMD-SHELL) timeout 10 docker exec "$container" sh -c "${test[1]}" >/dev/null 2>&1 && return 0 || return 1 ;;
+	esac
+	if port=$(upstream_port "$service"); then
+		address=$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$container" | awk '{print $1}')
+		[ -n "$address" ] && curl -s -o /dev/null -m 2 "http://$address:$port/" && return 0
+		return 1
+	fi
+	return 0
+}
+
+# wait_ready CONTAINER SERVICE TIMEOUT: 0 when ready; otherwise reports why, with the
+# container's last log lines, and returns 1.
+wait_ready() {
+	local container=$1 service=$2 timeout=$3 started=$SECONDS last=0 name state
+	name=$(container_name "$container")
+	while true; do
+		if probe "$container" "$service"; then
+			say "$service ($name) is ready after $((SECONDS - started))s"
+			return 0
+		elif [ $? -eq 2 ]; then
+			state=$(docker inspect --format '{{.State.Status}} (exit code {{.State.ExitCode}})' "$container" 2>/dev/null || echo removed)
+			warn "$service ($name) stopped: $state. Its last log lines:"
+			log_tail "$container" >&2
+			return 1
+		fi
+		if [ $((SECONDS - started)) -ge "$timeout" ]; then
+			state=$(docker inspect --format '{{.State.Status}}, health {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$container" 2>/dev/null || echo removed)
+			warn "$service ($name) is not ready after ${timeout}s ($state). Its last log lines:"
+			log_tail "$container" >&2
+			return 1
+		fi
+		if [ $((SECONDS - last)) -ge 5 ] && [ $((SECONDS - started)) -gt 0 ]; then
+			say "waiting for $service ($name): $((SECONDS - started))s of ${timeout}s"
+			last=$SECONDS
+		fi
+		sleep 0.25
+	done
+}

@@ -1,0 +1,1 @@
+"""Harbor notes: a small api and its worker."""
