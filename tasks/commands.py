@@ -38,3 +38,20 @@ def if_installed(name: str, command: str, otherwise: str) -> str:
     runs on a bare server), else print `otherwise`."""
     path = shlex.quote(f"{layout.LIB_DIR}/{name}")
     return f"if [ -x {path} ] && [ -r /etc/srq-hpn/deploy.env ]; then {command}; else echo {shlex.quote(otherwise)}; fi"
+
+
+def status_block(command: str) -> str:
+    """Run `command`; print "ok" then its stdout, or "error" then its stderr (exit 0 either way,
+    so a failure is data that an operation can explain, not a fact that cannot load)."""
+    return (
+        'err=$(mktemp); trap \'rm -f "$err"\' EXIT; '
+        f'if out=$({command} 2>"$err"); then echo ok; printf "%s\\n" "$out"; '
+        'else echo error; cat "$err"; printf "%s\\n" "$out" | tail -n 20; fi'
+    )
+
+
+def parse_status(output) -> tuple[bool, list[str]]:
+    lines = list(output)
+    if not lines:
+        return False, ["(no output)"]
+    return lines[0] == "ok", lines[1:]

@@ -13,7 +13,6 @@ from tasks.facts.database import AppRoleDrift, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
 from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
 from tasks.facts.stack import (
-    ComposeConfig,
     ContainerLogs,
     ContainerVolumes,
     ImageLabels,
@@ -26,7 +25,6 @@ __all__ = [
     "AppRoleDrift",
     "AuditLog",
     "CheckoutHead",
-    "ComposeConfig",
     "ContainerLogs",
     "ContainerVolumes",
     "DataVolumes",

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import compose, if_installed, program
-from tasks.facts.stack import _status, _status_block
+from tasks.commands import compose, if_installed, parse_status, program, status_block
 
 HEADS_MARK = "@@heads"
 
@@ -52,10 +51,10 @@ class MigrationState(FactBase):
 
     def command(self, app_dir=layout.APP_DIR, service=layout.MIGRATE_SERVICE):
         script = f"alembic current && echo {HEADS_MARK} && alembic heads"
-        return _status_block(compose(app_dir, "run", "--rm", "--no-deps", "-T", service, "sh", "-c", script))
+        return status_block(compose(app_dir, "run", "--rm", "--no-deps", "-T", service, "sh", "-c", script))
 
     def process(self, output):
-        ok, lines = _status(output)
+        ok, lines = parse_status(output)
         if not ok:
             return {"ok": False, "current": [], "heads": [], "at_head": False, "error": lines[-20:]}
         current, heads, target = [], [], None

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import compose, compose_files_only
-
-
-def _status_block(command: str) -> str:
-    """Run `command`; print "ok" then its stdout, or "error" then its stderr (exit 0 either way,
-    so a failure is data that an operation can explain, not a fact that cannot load)."""
-    return (
-        'err=$(mktemp); trap \'rm -f "$err"\' EXIT; '
-        f'if out=$({command} 2>"$err"); then echo ok; printf "%s\\n" "$out"; '
-        'else echo error; cat "$err"; printf "%s\\n" "$out" | tail -n 20; fi'
-    )
-
-
-def _status(output) -> tuple[bool, list[str]]:
-    lines = list(output)
-    if not lines:
-        return False, ["(no output)"]
-    return lines[0] == "ok", lines[1:]
+from tasks.commands import compose
 
 
 class StackContainers(FactBase):
@@ -132,35 +114,6 @@ class RepoFiles(FactBase):
             elif current is not None:
                 files[current].append(line)
         return {name: "\n".join(lines) for name, lines in files.items()}
-
-
-class ComposeConfig(FactBase):
-    """
-    Returns the configuration Compose resolves in the app directory (``docker compose
-    config --format json``), with the deploy's layer or, given ``files``, from those
-    files only: ``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": [lines]}``
-    with Compose's own message.
-    """
-
-    requires_command = "docker"
-
-    @staticmethod
-    def default():
-        return {"ok": False, "error": ["docker compose is not installed yet"]}
-
-    def command(self, app_dir=layout.APP_DIR, files=None):
-        args = ("config", "--format", "json")
-        command = compose_files_only(app_dir, list(files), *args) if files else compose(app_dir, *args)
-        return _status_block(command)
-
-    def process(self, output):
-        ok, lines = _status(output)
-        if not ok:
-            return {"ok": False, "error": lines}
-        try:
-            return {"ok": True, "config": json.loads("\n".join(lines))}
-        except ValueError:
-            return {"ok": False, "error": ["docker compose config printed no JSON:"] + lines[-10:]}
 
 
 class StackHealth(FactBase):

@@ -11,9 +11,10 @@ from pyinfra.api import HiddenValue, operation
 from pyinfra.operations import files
 
 from tasks import appspec, facts, layout, render
+from tasks.commands import compose, compose_files_only, parse_status, status_block
 from tasks.digest import sha256
 from tasks.operations.files import private_file
-from tasks.remote import executing, fail
+from tasks.remote import RemoteError, executing, fail, run
 from tasks.runtime import learnt
 from tasks.secrets import EnvSources
 
@@ -64,6 +65,41 @@ def env_file(paths: layout.Paths, sources: EnvSources):
     )
 
 
+def compose_config(app_dir: str, files: list[str] | None = None) -> dict:
+    """What Compose resolves in the app directory (``docker compose config --format
+    json``), with the deploy's layer or, given ``files``, from those files only:
+    ``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": [Compose's lines]}``.
+
+    Read without logging (not as a fact, which -vvv prints): the resolved configuration
+    holds the values of .env.production. Those (every service's environment, build
+    arguments, inline configs and secrets) are dropped before it is kept; ``build_digest``
+    holds what the builds depend on."""
+    args = ("config", "--format", "json")
+    command = compose_files_only(app_dir, files, *args) if files else compose(app_dir, *args)
+    try:
+        ok, lines = parse_status(run(status_block(command), secret_output=True))
+    except RemoteError as error:
+        return {"ok": False, "error": [str(error)]}
+    if not ok:
+        return {"ok": False, "error": lines}
+    try:
+        config = json.loads("\n".join(lines))
+    except ValueError:
+        return {"ok": False, "error": ["docker compose config printed no JSON"]}
+    digest = build_digest(config)
+    for service in (config.get("services") or {}).values():
+        service.pop("environment", None)
+        if isinstance(service.get("build"), dict):
+            service["build"].pop("args", None)
+    for kind in ("configs", "secrets"):
+        for entry in (config.get(kind) or {}).values():
+            if isinstance(entry, dict):
+                entry.pop("content", None)
+                entry.pop("environment", None)
+    config["x-build-digest"] = digest
+    return {"ok": True, "config": config}
+
+
 def build_digest(config: dict) -> str:
     """What besides the source decides the images: the services' build sections."""
     builds = {name: service.get("build") for name, service in (config.get("services") or {}).items()
@@ -94,7 +130,7 @@ def compose_layer(settings, release):
     except appspec.ContractError as error:
         yield from fail(str(error))
         return
-    own = host.get_fact(facts.ComposeConfig, app_dir=paths.app_dir, files=tuple(compose_files))
+    own = compose_config(paths.app_dir, compose_files)
     if not own["ok"]:
         yield from fail("\n".join(
             ["docker compose cannot read the app's compose file; its own words:"]
@@ -103,7 +139,7 @@ def compose_layer(settings, release):
         ))
         return
     config = own["config"]
-    digest = build_digest(config)
+    digest = config["x-build-digest"]
     release_id = release.id()
     try:
         layer = appspec.build_layer(
@@ -131,7 +167,7 @@ def compose_layer(settings, release):
         src=StringIO(render.stack_env(config.get("name") or "srq-hpn", names, layer.caddy.caddyfile)),
         dest=f"{paths.state_dir}/stack.env", mode="644",
     )
-    merged = host.get_fact(facts.ComposeConfig, app_dir=paths.app_dir)
+    merged = compose_config(paths.app_dir)
     if not merged["ok"]:
         yield from fail("\n".join(
             ["docker compose cannot read the app's compose file with the deploy's layer; its own words:"]

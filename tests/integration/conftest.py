@@ -1,6 +1,7 @@
 """Fixtures of the integration scenarios: one testbed (images, registry with the
 stand-ins) per run, one shared server for the scenarios that can share it, fresh
-servers for the rest. Every test under tests/integration is marked `integration`;
+servers for the rest. Every test under tests/integration is marked `integration` here
+(the marker is declared in pyproject.toml);
 without a Docker engine they are all skipped, saying why. When a test fails, the
 diagnostics of the servers it used (containers, their logs, failed units) are added
 to its report."""
@@ -16,12 +17,6 @@ from tests.testbed import harness
 HERE = Path(__file__).resolve().parent
 _FRESH_SERVERS = pytest.StashKey[list]()
 _shared: dict[str, harness.Server] = {}
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "integration: runs the real deploy against a server container (needs a Docker engine)"
-    )
 
 
 def _is_integration_path(item) -> bool:
@@ -50,8 +45,9 @@ def pytest_collection_modifyitems(config, items):
 
 def _servers_of(item) -> list[harness.Server]:
     servers = [value for value in item.funcargs.values() if isinstance(value, harness.Server)]
-    if "server" in item.fixturenames and "server" in _shared:
-        servers.append(_shared["server"])
+    for name in ("server", "variant_server"):
+        if name in item.fixturenames and name in _shared:
+            servers.append(_shared[name])
     servers += item.stash.get(_FRESH_SERVERS, [])
     unique: dict[str, harness.Server] = {}
     for server in servers:
@@ -125,3 +121,37 @@ def fresh_server(testbed, request):
 def caddy_ca(deployed, server, testbed):
     """Caddy's internal root certificate, copied out of the shared server."""
     return harness.caddy_root_ca(server, testbed.workdir / "caddy-root.crt")
+
+
+# The second app (tests/apps/variant-app) needs a plain variable and a secret.
+VARIANT_SECRET = "ses-" + "7Hq2xW9vLk3ZpR8mN4tY6bJ1cF5dG0aE"
+VARIANT_ENV = {"SESSION_SECRET": VARIANT_SECRET}
+
+
+@pytest.fixture(scope="session")
+def variant_settings(testbed):
+    return testbed.settings(harness.VARIANT_APP, app_env={"SITE_NAME": "Harbor"})
+
+
+@pytest.fixture(scope="session")
+def variant_server(testbed):
+    """A server of its own for the second app."""
+    server = testbed.start_server("variant")
+    _shared["variant_server"] = server
+    yield server
+    _shared.pop("variant_server", None)
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def variant_deployed(testbed, variant_server, variant_settings):
+    """The variant server after a first, successful deploy of the second app; returns that run."""
+    run = harness.run_pyinfra(variant_server.inventory(**variant_settings), "deploy.py", "-y", "--json",
+                              env=VARIANT_ENV)
+    assert run.returncode == 0, f"the first deploy of the second app failed:\n{run.describe()}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def variant_ca(variant_deployed, variant_server, testbed):
+    return harness.caddy_root_ca(variant_server, testbed.workdir / "variant-caddy-root.crt")

@@ -1,35 +1,46 @@
-"""Domain-level assertions on a deployed server."""
+"""Domain-level steps and assertions on a deployed server, for the scenarios."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from tasks import layout
+from tests.testbed import harness
 from tests.testbed.harness import Server
 
-SERVICES = ("caddy", "db", "api", "web")
+APP_DIR = layout.APP_DIR
+STATE_DIR = layout.STATE_DIR
+COMPOSE = f"cd {APP_DIR} && docker compose --env-file {layout.ENV_FILE}"
 
 
 def containers(server: Server) -> dict[str, dict]:
-    """name -> {state, health, started_at} of the srq-hpn containers on the server."""
-    fmt = "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.StartedAt}}"
-    _, out = server.exec(f"docker inspect --format '{fmt}' $(docker ps -aq --filter name=srq-hpn-)")
+    """name -> {state, health, started_at, service} of the stack's containers (not one-offs)."""
+    fmt = ("{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+           "{{.State.StartedAt}} {{index .Config.Labels \"com.docker.compose.service\"}}")
+    _, ids = server.exec("docker ps -aq --filter label=com.docker.compose.oneoff=False "
+                         "--filter label=com.docker.compose.project")
+    if not ids.split():
+        return {}
+    _, out = server.exec(["docker", "inspect", "--format", fmt, *ids.split()])
     result = {}
     for line in out.splitlines():
-        name, state, health, started = line.split()
-        result[name.lstrip("/")] = {"state": state, "health": health, "started_at": started}
+        name, state, health, started, service = line.split()
+        result[name.lstrip("/")] = {"state": state, "health": health, "started_at": started, "service": service}
     return result
 
 
 def assert_stack_is_up(server: Server) -> None:
     found = containers(server)
-    for service in SERVICES:
-        name = f"srq-hpn-{service}"
+    for service in layout.SERVICES:
+        name = layout.CONTAINERS[service]
         assert name in found, f"{name} is not on the server: {found}"
         assert found[name]["state"] == "running", found[name]
-    assert found["srq-hpn-db"]["health"] == "healthy", found
-    assert found["srq-hpn-api"]["health"] == "healthy", found
+    assert found[layout.CONTAINERS[layout.DB]]["health"] == "healthy", found
 
 
 def env_file_values(server: Server) -> dict[str, str]:
-    _, text = server.exec("cat /opt/srq-hpn/.env.production")
+    _, text = server.exec(f"cat {APP_DIR}/{layout.ENV_FILE}")
     values = {}
     for line in text.splitlines():
         if "=" in line and not line.startswith("#"):
@@ -39,14 +50,43 @@ def env_file_values(server: Server) -> dict[str, str]:
 
 
 def start_times(server: Server) -> dict[str, str]:
-    """When each srq-hpn container last started: unchanged means not restarted."""
+    """When each stack container last started: unchanged means not restarted."""
     return {name: info["started_at"] for name, info in containers(server).items()}
 
 
-def deploy(server: Server, settings: dict, *args: str):
+def deploy(server: Server, settings: dict, *args: str, env: dict | None = None):
     """Run the deploy (-y --json) as an operator would; it must succeed. Returns the run."""
-    from tests.testbed import harness
-
-    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "-y", "--json", *args)
+    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "-y", "--json", *args, env=env)
     assert run.returncode == 0, run.describe()
     return run
+
+
+def failed_deploy(server: Server, settings: dict, *args: str, env: dict | None = None):
+    """Run the deploy as an operator would; it must fail, explaining itself (no traceback)."""
+    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "-y", *args, env=env)
+    assert run.returncode != 0, f"the deploy succeeded:\n{run.describe()}"
+    assert_no_traceback(run)
+    return run
+
+
+def assert_no_traceback(run) -> None:
+    """pyinfra's own traceback never reaches the operator (a command's own output may hold one)."""
+    for marker in ("An internal exception occurred", "site-packages/pyinfra", "pyinfra-debug.log"):
+        assert marker not in run.output, f"pyinfra crashed ({marker!r}):\n{run.output[-4000:]}"
+
+
+def audit_log(server: Server) -> list[dict]:
+    import json
+
+    _, text = server.exec(f"cat {STATE_DIR}/audit.log 2>/dev/null || true")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def lock_is_free(server: Server) -> bool:
+    return server.exec(f"test -e {STATE_DIR}/deploy.lock", check=False)[0] != 0
+
+
+def app_copy(source: Path, destination: Path) -> Path:
+    """A copy of an app repository to change for one scenario (not a git work tree)."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    return destination

@@ -5,9 +5,6 @@ import pytest
 from tests.integration.helpers import assert_stack_is_up
 from tests.testbed.harness import DOMAIN, http_get, https_get
 
-pytestmark = pytest.mark.integration
-
-
 def test_fresh_deploy_succeeds_and_verifies_itself(deployed):
     assert deployed.returncode == 0
     names = [op["name"] for op in deployed.results()["operations"]]

@@ -1,11 +1,6 @@
 """Scenario 2: a second deploy with nothing changed changes nothing and restarts nothing."""
 
-import pytest
-
 from tests.integration.helpers import deploy, start_times
-
-pytestmark = pytest.mark.integration
-
 
 def test_second_run_reports_zero_changes_and_restarts_nothing(deployed, server, testbed):
     before = start_times(server)

@@ -6,9 +6,6 @@ import pytest
 from tests.integration.helpers import env_file_values
 from tests.testbed.harness import db_tunnel
 
-pytestmark = pytest.mark.integration
-
-
 @pytest.fixture
 def app_connection(deployed, server):
     values = env_file_values(server)
@@ -61,8 +58,14 @@ def test_app_role_is_not_a_superuser(app_connection):
 
 
 def test_api_through_caddy_writes_with_the_app_role(deployed, server, caddy_ca):
-    """The running api itself (DATABASE_URL = app role) can use the migrated tables."""
+    """The running api itself (DATABASE_URL = app role) writes to and reads from the migrated tables."""
+    import json
+
     from tests.testbed.harness import https_get
 
-    response = https_get(server, "/api/events", caddy_ca)
-    assert response.status == 200
+    created = https_get(server, "/api/events", caddy_ca, method="POST", headers={"content-type": "application/json"},
+                        body=json.dumps({"title": "written through caddy", "starts_at": "2026-12-01T10:00:00Z"}).encode())
+    assert created.status == 201, created.text
+    row = created.json()
+    listed = https_get(server, "/api/events", caddy_ca).json()
+    assert any(event["id"] == row["id"] and event["title"] == "written through caddy" for event in listed)

@@ -1,10 +1,5 @@
 """Scenario 4: only Caddy listens publicly; the db only on 127.0.0.1; api and web nowhere."""
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
-
 def listening(server):
     """(address, port) of every TCP socket listening on the server (ss -ltnH)."""
     _, out = server.exec("ss -ltnH")

@@ -2,13 +2,8 @@
 
 import subprocess
 
-import pytest
-
 from tests.integration.helpers import env_file_values
 from tests.testbed import harness
-
-pytestmark = pytest.mark.integration
-
 
 def new_password() -> str:
     return subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True, text=True, check=True).stdout.strip()

@@ -6,12 +6,11 @@ import pytest
 from tests.integration.helpers import assert_stack_is_up, env_file_values
 from tests.testbed import harness
 
-pytestmark = pytest.mark.integration
-
-
 def test_deploy_recreates_app_role_on_an_initialised_volume(deployed, server, testbed, caddy_ca):
     values = env_file_values(server)
     app_user, db = values["POSTGRES_APP_USER"], values["POSTGRES_DB"]
+    server.exec(f"docker exec srq-hpn-db psql -U {values['POSTGRES_USER']} -d {db} -v ON_ERROR_STOP=1 "
+                "-c \"INSERT INTO events (title, starts_at) VALUES ('kept across the role''s return', now())\"")
     # The guide's trap: the volume exists, so the image skips 01-create-app-user.sh,
     # and the app role is not there.
     server.exec("cd /opt/srq-hpn && docker compose --env-file .env.production down")
@@ -30,6 +29,7 @@ def test_deploy_recreates_app_role_on_an_initialised_volume(deployed, server, te
     with harness.db_tunnel(server) as port:
         with psycopg.connect(host="127.0.0.1", port=port, dbname=db, user=app_user,
                              password=values["POSTGRES_APP_PASSWORD"], connect_timeout=10) as connection:
-            assert connection.execute("SELECT count(*) FROM events").fetchone()[0] >= 0
+            kept = connection.execute("SELECT count(*) FROM events WHERE title = 'kept across the role''s return'")
+            assert kept.fetchone()[0] == 1  # the row from before, read by the recreated role
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 connection.execute("CREATE TABLE intruder (id int)")

@@ -11,8 +11,6 @@ import pytest
 from tests.integration.helpers import assert_stack_is_up, deploy
 from tests.testbed import harness
 
-pytestmark = pytest.mark.integration
-
 REPO = "/srv/srq-hpn-app.git"
 
 
@@ -42,7 +40,11 @@ def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed
     run = deploy(server, settings)
     changed = run.changed_operations()
     assert any("at the newest release" in name for name in changed), changed
-    _, head = server.exec("git -C /opt/srq-hpn/src rev-parse HEAD")
+    _, head = server.exec("git -C /opt/srq-hpn rev-parse HEAD")
+    _, status = server.exec("git -C /opt/srq-hpn status --porcelain")
+    assert status.strip() == "", f"the deploy left the checkout unclean:\n{status}"
+    _, branch = server.exec("git -C /opt/srq-hpn symbolic-ref --short HEAD")
+    assert branch.strip() == "release"  # on the branch, so the operator's `git pull` works
     expected = subprocess.run(["git", "rev-parse", "HEAD"], cwd=bare_repository, capture_output=True, text=True).stdout
     assert head.strip() == expected.strip()
     assert_stack_is_up(server)

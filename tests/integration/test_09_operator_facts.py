@@ -1,11 +1,6 @@
 """Ad-hoc facts: what an operator asks of a running server, with `pyinfra inventory.py fact`."""
 
-import pytest
-
 from tests.testbed import harness
-
-pytestmark = pytest.mark.integration
-
 
 def fact(server, testbed, *args):
     run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", *args, "--json")
@@ -28,5 +23,6 @@ def test_health_migration_and_app_role_facts(deployed, server, testbed):
     health = fact(server, testbed, "tasks.facts.StackHealth", "domain=srq-hpn.test", "tls_internal=true")
     assert health["/api/health"] == {"status": 200, "body": '{"ok":true,"service":"api"}'}
     assert health["http-redirect"] == {"status": 308, "body": "https://srq-hpn.test/"}
-    assert fact(server, testbed, "tasks.facts.MigrationState") == {"current": ["0002 (head)"], "at_head": True}
+    assert fact(server, testbed, "tasks.facts.MigrationState") == {
+        "ok": True, "current": ["0002"], "heads": ["0002"], "at_head": True}
     assert fact(server, testbed, "tasks.facts.AppRoleDrift") == []

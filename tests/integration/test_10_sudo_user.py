@@ -1,11 +1,6 @@
 """Scenario 10: the deploy as a non-root SSH user with sudo (`--sudo`), as many servers are run."""
 
-import pytest
-
 from tests.testbed import harness
-
-pytestmark = pytest.mark.integration
-
 
 def test_deploy_through_sudo(testbed, fresh_server):
     server = fresh_server("sudo")

@@ -1,13 +1,8 @@
 """Scenario 12: a daemon.json change restarts the Docker daemon once, and with
 live-restore the stack's containers keep running through it."""
 
-import pytest
-
 from tests.integration.helpers import deploy, start_times
 from tests.testbed import harness
-
-pytestmark = pytest.mark.integration
-
 
 def test_daemon_json_change_restarts_docker_not_the_stack(deployed, server, testbed, caddy_ca):
     before = start_times(server)

@@ -716,8 +716,9 @@ def run_pyinfra(
     env: dict[str, str] | None = None,
     timeout: float = PYINFRA_TIMEOUT,
     echo: bool = False,
+    cwd: Path = REPO_ROOT,
 ) -> PyinfraRun:
-    """Run `pyinfra inventory.py *args` from the repository root, with SRQ_HPN_INVENTORY
+    """Run `pyinfra inventory.py *args` from the repository root (or `cwd`), with SRQ_HPN_INVENTORY
     naming a JSON file of `inventory_data` ({"group": [[host, data], ...]}).
 
     stdout/stderr are captured (and, with echo=True, also printed as they come)."""
@@ -729,17 +730,17 @@ def run_pyinfra(
         full_env = {**os.environ, "SRQ_HPN_INVENTORY": inventory_file, **(env or {})}
         if not echo:
             done = subprocess.run(
-                command, cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+                command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
             )
         else:
-            done = _run_echoing(command, full_env, timeout)
+            done = _run_echoing(command, full_env, timeout, cwd)
         return PyinfraRun(done.args, done.returncode, done.stdout, done.stderr)
     finally:
         os.unlink(inventory_file)
 
 
-def _run_echoing(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+def _run_echoing(command: list[str], env: dict[str, str], timeout: float, cwd: Path) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     chunks: dict[str, list[str]] = {"out": [], "err": []}
 

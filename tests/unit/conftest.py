@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.settings import Settings, load_defaults
+from tasks.settings import Settings, load_defaults, with_defaults
 
 SAMPLE = {
     "srq_hpn_domain": "example.com",
@@ -15,4 +15,4 @@ def defaults():
 
 @pytest.fixture
 def settings(defaults):
-    return Settings.from_data({**defaults, **SAMPLE})
+    return Settings.from_data(with_defaults(SAMPLE, defaults))

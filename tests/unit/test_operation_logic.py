@@ -1,8 +1,13 @@
-"""Decisions the operations make from facts (pure parts)."""
+"""Decisions the operations make from facts, and the bookkeeping commands (pure parts;
+the lock command is run for real with bash)."""
 
-from tasks.facts import MigrationState, StackContainers, StackHealth
-from tasks.operations import failed_checks, stale_services
-from tasks.secrets import SOURCES, choose
+import json
+import subprocess
+
+from tasks.facts import AuditLog, DeployLock, MigrationState, Releases, StackContainers, StackHealth, UploadedSource
+from tasks.layout import Paths
+from tasks.operations.release import audit_command, held_message, lock_command, prune_plan
+from tasks.operations.services import failed_checks, rollout_order, stale_services
 
 
 def running(hash_="h1", image_current=True):
@@ -18,20 +23,28 @@ def test_stale_services():
         "api": "configuration changed", "web": "image changed", "caddy": "exited", "x": "not created"}
 
 
+def test_rollout_order_upstreams_first_caddy_last():
+    assert rollout_order(["caddy", "worker", "web", "api", "beat"]) == ["web", "api", "beat", "worker", "caddy"]
+    assert rollout_order(["db", "worker"]) == ["worker"]
+
+
 def test_stack_containers_fact_parsing():
     output = [
         "expected db abc",
         "expected api def",
+        "expected worker ghi",
         "container db /srq-hpn-db running healthy 2026-01-01T00:00:00Z sha256:1 postgres:16 abc",
-        "container api /srq-hpn-api running starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:latest old",
+        "container api /srq-hpn-api running starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:r1 old",
         "image postgres:16 sha256:1",
-        "image srq-hpn-api:latest sha256:3",
+        "image srq-hpn-api:r1 sha256:3",
     ]
     result = StackContainers().process(output)
     assert result["db"]["name"] == "srq-hpn-db" and result["db"]["image_current"] is True
     assert result["db"]["config_hash"] == result["db"]["expected_hash"] == "abc"
     assert result["api"]["image_current"] is False and result["api"]["health"] == "starting"
-    assert stale_services(result, ["db", "api"]) == {"api": "configuration changed"}
+    assert result["worker"] == {"state": "missing", "expected_hash": "ghi"}
+    assert stale_services(result, ["db", "api", "worker"]) == {"api": "configuration changed", "worker": "not created"}
+    assert "com.docker.compose.oneoff=False" in StackContainers().command()
 
 
 def test_failed_checks_name_the_check_and_the_answer():
@@ -55,23 +68,62 @@ def test_stack_health_parsing():
 
 
 def test_migration_state():
-    assert MigrationState().process(["0002 (head)"]) == {"current": ["0002 (head)"], "at_head": True}
-    assert MigrationState().process(["0001"])["at_head"] is False
-    assert MigrationState().process([])["at_head"] is False
+    fact = MigrationState()
+    assert fact.process(["ok", "0002 (head)", "@@heads", "0002 (head)"]) == {
+        "ok": True, "current": ["0002"], "heads": ["0002"], "at_head": True}
+    behind = fact.process(["ok", "0001", "@@heads", "0002 (head)"])
+    assert behind["at_head"] is False and behind["current"] == ["0001"]
+    assert fact.process(["ok", "@@heads", "0002 (head)"])["current"] == []  # an empty database
+    failed = fact.process(["error", "ModuleNotFoundError: No module named 'psycopg2'"])
+    assert failed["ok"] is False and failed["error"] == ["ModuleNotFoundError: No module named 'psycopg2'"]
+    assert "2>/dev/null" not in fact.command()  # alembic's own words are kept for the operator
 
 
-def test_password_sources_in_order():
-    assert choose("P", {"P": "env"}, {"P": "server"}) == ("env", SOURCES[0])
-    assert choose("P", {}, {"P": "server"}) == ("server", SOURCES[1])
-    value, source = choose("P", {}, {})
-    assert source == SOURCES[2] and len(value) == 44
+def test_uploaded_source_fact_answers_on_a_missing_record():
+    assert UploadedSource().process(["stale: nothing uploaded yet"]) == "stale: nothing uploaded yet"
+    assert UploadedSource().process([]) == "stale: no answer"
 
 
-def test_build_digest_follows_build_inputs_only(settings):
-    from dataclasses import replace
+def test_release_facts_parsing():
+    lock = DeployLock().process(['{"operator": "ana@laptop", "since": "t"}'])
+    assert lock["operator"] == "ana@laptop"
+    assert DeployLock().process([]) is None
+    assert AuditLog().process(['{"action": "deploy"}', "garbage"]) == [{"action": "deploy"}]
+    releases = Releases().process([
+        "current r2",
+        'release yes {"release": "r2", "created": "2026-02"}',
+        'release no {"release": "r1", "created": "2026-01"}',
+    ])
+    assert releases["current"] == "r2"
+    assert [(r["release"], r["images_present"]) for r in releases["releases"]] == [("r1", False), ("r2", True)]
 
-    from tasks.app import build_digest
 
-    assert build_digest(replace(settings, caddy_image="caddy:2.8", postgres_image="postgres:16.4")) == build_digest(settings)
-    assert build_digest(replace(settings, api_base_image="python:3.13-slim")) != build_digest(settings)
-    assert build_digest(replace(settings, web_path="apps/frontend")) != build_digest(settings)
+def test_prune_plan_keeps_the_newest_and_the_current():
+    releases = [{"release": f"r{i}", "created": f"2026-0{i}"} for i in range(1, 7)]
+    assert [r["release"] for r in prune_plan(releases, "r6", 5)] == ["r1"]
+    assert [r["release"] for r in prune_plan(releases, "r1", 2)] == ["r2", "r3", "r4"]
+
+
+def test_lock_command_takes_refuses_and_breaks(tmp_path):
+    paths = Paths(app_dir="/opt/x", state_dir=str(tmp_path / "state"))
+
+    def take(holder, timeout=0, break_lock=False):
+        done = subprocess.run(["bash", "-c", lock_command(paths, holder, timeout, break_lock)],
+                              capture_output=True, text=True, check=True)
+        return done.stdout.splitlines()
+
+    assert take({"operator": "ana"}) == ["acquired"]
+    held = take({"operator": "bo"})
+    assert len(held) == 1 and held[0].startswith("held ") and json.loads(held[0][5:]) == {"operator": "ana"}
+    assert "deploy in progress by ana since ?" in held_message(held[0][5:], "deploy")
+    assert "--data srq_hpn_break_lock=true" in held_message(held[0][5:], "deploy")
+    broken = take({"operator": "bo"}, break_lock=True)
+    assert broken == ['broken {"operator": "ana"}', "acquired"]
+
+
+def test_audit_command_appends_one_json_line(tmp_path):
+    paths = Paths(app_dir="/opt/x", state_dir=str(tmp_path / "state"))
+    for n in (1, 2):
+        subprocess.run(["bash", "-c", audit_command(paths, {"action": "deploy", "n": n, "note": "it's"})], check=True)
+    lines = (tmp_path / "state" / "audit.log").read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == [1, 2]

@@ -81,17 +81,58 @@ def test_app_source_rules(defaults, tmp_path):
     assert problems(defaults, {"srq_hpn_app_source": "ftp"}) == [
         "srq_hpn_app_source must be one of upload, git, got 'ftp'"
     ]
-    found = problems(defaults, {"srq_hpn_app_local_path": str(tmp_path)})
-    assert len(found) == 2 and all("has no apps/" in p for p in found)
+    assert problems(defaults, {"srq_hpn_app_local_path": str(tmp_path / "nope")}) == [
+        f"srq_hpn_app_local_path {str(tmp_path / 'nope')!r} is not a directory (a checkout of the app)"
+    ]
     assert problems(defaults, {"srq_hpn_app_source": "git"}) == [
         "srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'"
     ]
     found = problems(defaults, {"srq_hpn_app_source": "git", "srq_hpn_app_git_repo": "git@example.com:o/r.git",
-                                "srq_hpn_app_git_deploy_key": str(tmp_path / "nope")})
-    assert found == [f"srq_hpn_app_git_deploy_key {str(tmp_path / 'nope')!r} is not a readable file"]
-    assert problems(defaults, {"srq_hpn_api_path": "../api"}) == [
-        "srq_hpn_api_path must be a relative path inside the source, got '../api'"
+                                "srq_hpn_app_git_deploy_key": str(tmp_path / "nope"),
+                                "srq_hpn_app_git_branch": "main; reboot"})
+    assert found == [
+        "srq_hpn_app_git_branch is not a branch name: 'main; reboot'",
+        f"srq_hpn_app_git_deploy_key {str(tmp_path / 'nope')!r} is not a readable file",
     ]
+
+
+def test_app_env_rules(defaults):
+    assert problems(defaults, {"app_env": {"SITE_NAME": "Harbor"}}) == []
+    assert problems(defaults, {"app_env": {"bad name": "x", "QUOTE": "it's"}}) == [
+        "app_env: 'bad name' is not an environment variable name",
+        "app_env: the value of QUOTE must not contain single quotes or control characters",
+    ]
+    assert problems(defaults, {"app_env": {"N": 1}}) == ["app_env must be a dict of strings, got {'N': 1}"]
+
+
+def test_state_dir_lives_outside_the_checkout(defaults):
+    assert problems(defaults, {"srq_hpn_state_dir": "/opt/srq-hpn/.deploy"}) == [
+        "srq_hpn_state_dir must be outside srq_hpn_app_dir (the app's checkout), and not contain it"
+    ]
+    assert problems(defaults, {"srq_hpn_state_dir": "/var/lib"}) == [
+        "srq_hpn_state_dir must be an absolute path of its own (letters, digits, . _ - /), got '/var/lib'"
+    ]
+
+
+def test_the_sample_apps_fit_the_contract():
+    from tasks.preflight import contract_problems
+    from tasks.settings import ROOT
+    from tasks.sourcetree import Upload
+
+    for app in (ROOT / "examples" / "srq-hpn-app", ROOT / "tests" / "apps" / "variant-app"):
+        assert contract_problems(Upload.of(app)) == [], app
+
+
+def test_a_checkout_without_the_guide_stack_is_named(tmp_path):
+    from tasks.preflight import contract_problems
+    from tasks.sourcetree import Upload
+
+    assert contract_problems(Upload.of(tmp_path)) == [
+        "srq_hpn_app_local_path: the app's repository has no compose file at its root (compose.yml, as the guide's "
+        "\"File Locations\" table says; or compose.yaml, docker-compose.yml)"]
+    (tmp_path / "compose.yml").write_text("services:\n  db: {image: postgres:16}\n")
+    assert contract_problems(Upload.of(tmp_path)) == [
+        "srq_hpn_app_local_path: compose.yml has no service api, web, caddy (the guide's stack: db, api, web, caddy)"]
 
 
 def test_enumerations_and_types(defaults):

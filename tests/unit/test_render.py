@@ -1,125 +1,80 @@
 """Every file the deploy writes, rendered from sample settings and parsed."""
 
-import io
 import json
 import subprocess
-import tarfile
 from dataclasses import replace
 
-import yaml
+import pytest
 
-from tasks import render
-from tasks.render import MASK, Passwords
-from tasks.settings import ROOT, database_url
+from tasks import layout, render
+from tasks.render import MASK
+from tasks.secrets import EnvSources, Passwords
+from tasks.settings import database_url
 
 PASSWORDS = Passwords(postgres="S/per+Secret=Admin0123456789abcdefghijKLMN", app="App/pass+word=0123456789abcdefghijKLMNOP")
-QUICK_REFERENCE = [
-    "DOMAIN",
-    "POSTGRES_DB",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "POSTGRES_APP_USER",
-    "POSTGRES_APP_PASSWORD",
-    "DATABASE_URL",
-    "DATABASE_URL_ADMIN",
-    "NEXT_PUBLIC_API_BASE_URL",
-]
+GUIDE = ["DOMAIN", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_APP_USER", "POSTGRES_APP_PASSWORD",
+         "NEXT_PUBLIC_API_BASE_URL"]
 
 
-def compose(settings):
-    return yaml.safe_load(render.compose_file(settings))
+def env_text(settings, needed=(), environ=None, masked=False):
+    resolved = EnvSources(settings, PASSWORDS, {}).resolve({name: {"compose.yml"} for name in needed}, environ or {})
+    assert resolved.problems == []
+    return render.env_file(resolved, "compose.yml:/var/lib/srq-hpn/compose.deploy.yml", masked=masked)
 
 
-def test_env_file_has_every_quick_reference_variable(settings):
-    values = render.parse_env_file(render.env_file(settings, PASSWORDS))
-    assert sorted(values) == sorted(QUICK_REFERENCE)
+def test_env_file_has_the_guides_variables_and_compose_file(settings):
+    values = render.parse_env_file(env_text(settings))
+    assert sorted(values) == sorted(GUIDE + ["COMPOSE_FILE"])
+    assert values["COMPOSE_FILE"] == "compose.yml:/var/lib/srq-hpn/compose.deploy.yml"
     assert values["DOMAIN"] == "example.com"
-    assert values["POSTGRES_DB"] == "srq_hpn"
-    assert values["POSTGRES_USER"] == "srq_hpn"
-    assert values["POSTGRES_APP_USER"] == "srq_hpn_app"
+    assert (values["POSTGRES_DB"], values["POSTGRES_USER"], values["POSTGRES_APP_USER"]) == (
+        "srq_hpn", "srq_hpn", "srq_hpn_app")
     assert values["POSTGRES_PASSWORD"] == PASSWORDS.postgres
     assert values["POSTGRES_APP_PASSWORD"] == PASSWORDS.app
     assert values["NEXT_PUBLIC_API_BASE_URL"] == ""
 
 
-def test_env_file_urls_use_app_role_and_superuser_with_encoded_passwords(settings):
-    values = render.parse_env_file(render.env_file(settings, PASSWORDS))
+def test_env_file_adds_urls_and_extra_variables_only_when_asked(settings):
+    settings = replace(settings, app_env={"SITE_NAME": "Harbor"})
+    values = render.parse_env_file(env_text(settings, ["DATABASE_URL", "SITE_NAME", "TOKEN"],
+                                            {"TOKEN": "tok-1234567890abcdef", "OTHER": "not asked for"}))
     assert values["DATABASE_URL"] == (
-        "postgresql://srq_hpn_app:App%2Fpass%2Bword%3D0123456789abcdefghijKLMNOP@db:5432/srq_hpn"
-    )
-    assert values["DATABASE_URL_ADMIN"].startswith("postgresql://srq_hpn:S%2Fper%2BSecret%3DAdmin")
-    assert values["DATABASE_URL_ADMIN"].endswith("@db:5432/srq_hpn")
+        "postgresql://srq_hpn_app:App%2Fpass%2Bword%3D0123456789abcdefghijKLMNOP@db:5432/srq_hpn")
+    assert "DATABASE_URL_ADMIN" not in values and "OTHER" not in values
+    assert values["SITE_NAME"] == "Harbor" and values["TOKEN"] == "tok-1234567890abcdef"
 
 
-def test_masked_env_file_shows_no_secret(settings):
-    masked = render.masked_env_file(settings)
-    assert PASSWORDS.postgres not in masked and PASSWORDS.app not in masked
+def test_masked_env_file_shows_no_secret_but_plain_values(settings):
+    settings = replace(settings, app_env={"SITE_NAME": "Harbor"})
+    masked = env_text(settings, ["DATABASE_URL_ADMIN", "SITE_NAME", "TOKEN"], {"TOKEN": "tok-1234567890abcdef"},
+                      masked=True)
+    assert PASSWORDS.postgres not in masked and PASSWORDS.app not in masked and "tok-1234" not in masked
     values = render.parse_env_file(masked)
-    assert values["POSTGRES_PASSWORD"] == MASK
-    assert values["DATABASE_URL"] == f"postgresql://srq_hpn_app:{MASK}@db:5432/srq_hpn"
+    assert values["POSTGRES_PASSWORD"] == values["TOKEN"] == values["DATABASE_URL_ADMIN"] == MASK
+    assert values["SITE_NAME"] == "Harbor" and values["DOMAIN"] == "example.com"
+
+
+def test_env_file_is_valid_shell_and_dotenv(settings, tmp_path):
+    path = tmp_path / "env"
+    path.write_text(env_text(settings, ["DATABASE_URL"]))
+    done = subprocess.run(["bash", "-c", f"set -a; . {path}; printf %s \"$POSTGRES_APP_PASSWORD|$DATABASE_URL\""],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == PASSWORDS.app + "|" + database_url("srq_hpn_app", PASSWORDS.app, "srq_hpn")
 
 
 def test_passwords_repr_hides_values():
     assert PASSWORDS.app not in repr(PASSWORDS) and PASSWORDS.postgres not in str(PASSWORDS)
+    sources = EnvSources(None, PASSWORDS, {"X": "server-secret"})
+    assert "server-secret" not in repr(sources) and PASSWORDS.app not in repr(sources)
 
 
-def test_compose_publishes_only_caddy_80_443_and_db_on_localhost(settings):
-    services = compose(settings)["services"]
-    assert services["caddy"]["ports"] == ["80:80", "443:443", "443:443/udp"]
-    assert services["db"]["ports"] == ["127.0.0.1:5432:5432"]
-    for name in ("web", "api", "migrate"):
-        assert "ports" not in services[name], name
-
-
-def test_compose_db_unpublished_when_asked(settings):
-    services = compose(replace(settings, postgres_publish_localhost=False))["services"]
-    assert "ports" not in services["db"]
-
-
-def test_compose_services_names_restart_health_and_volumes(settings):
-    spec = compose(settings)
-    services = spec["services"]
-    assert spec["name"] == "srq-hpn"
-    for name in ("caddy", "web", "api", "db"):
-        assert services[name]["container_name"] == f"srq-hpn-{name}"
-        assert services[name]["restart"] == "unless-stopped"
-    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
-    assert "/api/health" in " ".join(services["api"]["healthcheck"]["test"])
-    assert services["api"]["depends_on"]["db"]["condition"] == "service_healthy"
-    assert set(spec["volumes"]) == {"postgres_data", "caddy_data", "caddy_config"}
-    assert "postgres_data:/var/lib/postgresql/data" in services["db"]["volumes"]
-    assert "./db/init:/docker-entrypoint-initdb.d:ro" in services["db"]["volumes"]
-    assert services["caddy"]["image"] == "caddy:2"
-    assert services["db"]["image"] == "postgres:16"
-
-
-def test_compose_gives_superuser_only_to_migrations(settings):
-    services = compose(settings)["services"]
-    assert services["api"]["environment"] == {"DATABASE_URL": "${DATABASE_URL:?DATABASE_URL is not set}"}
-    assert set(services["migrate"]["environment"]) == {"DATABASE_URL_ADMIN"}
-    assert services["migrate"]["profiles"] == ["tools"]
-    assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
-
-
-def test_compose_build_args_only_when_base_images_set(settings):
-    plain = compose(settings)["services"]
-    assert "args" not in plain["api"]["build"]
-    custom = compose(replace(settings, api_base_image="reg:5000/py:1", web_base_image="reg:5000/node:1"))["services"]
-    assert custom["api"]["build"] == {"context": "./src/apps/api", "args": {"BASE_IMAGE": "reg:5000/py:1"}}
-    assert custom["web"]["build"] == {"context": "./src/apps/web", "args": {"BASE_IMAGE": "reg:5000/node:1"}}
-
-
-def test_compose_holds_no_secret(settings):
-    text = render.compose_file(settings)
-    assert PASSWORDS.app not in text and PASSWORDS.postgres not in text
-
-
-def test_caddyfile_routes_api_and_web_with_security_headers(settings):
+def test_caddyfile_routes_api_and_web_with_security_headers_and_retries(settings):
     text = render.caddyfile(settings)
     assert "{$DOMAIN} {" in text
     api = text.index("handle /api/* {")
-    assert text.index("reverse_proxy api:8000") > api
-    assert text.index("reverse_proxy web:3000") > text.index("handle {")
+    assert text.index("reverse_proxy api:8000 {") > api
+    assert text.index("reverse_proxy web:3000 {") > text.index("handle {")
+    assert text.count("lb_try_duration 10s") == 2 and text.count("lb_try_interval 100ms") == 2
     for header in ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
         assert header in text
     assert "tls internal" not in text
@@ -134,20 +89,6 @@ def test_caddyfile_internal_tls_and_acme_ca(settings):
     assert "acme_ca https://acme-staging-v02.api.letsencrypt.org/directory" in staged
 
 
-def test_init_script_grants_rows_and_sequences_with_default_privileges():
-    text = render.init_script()
-    assert text.startswith("#!/usr/bin/env bash")
-    assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_user"' in text
-    assert 'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_user"' in text
-    assert "ALTER DEFAULT PRIVILEGES FOR ROLE :\"admin_user\" IN SCHEMA public\n\t\t\tGRANT SELECT, INSERT, UPDATE, DELETE ON TABLES" in text
-    assert "GRANT USAGE, SELECT ON SEQUENCES" in text
-    assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in text
-    assert "Limited app user '$POSTGRES_APP_USER' created successfully" in text
-    assert "POSTGRES_APP_PASSWORD" in text and "printenv POSTGRES_APP_PASSWORD" in text
-    result = subprocess.run(["bash", "-n", str(ROOT / "templates/db/init/01-create-app-user.sh")])
-    assert result.returncode == 0
-
-
 def test_daemon_json_rotates_logs_and_lists_registries(settings):
     config = json.loads(render.daemon_json(settings))
     assert config == {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": True}
@@ -158,25 +99,43 @@ def test_daemon_json_rotates_logs_and_lists_registries(settings):
     assert config["registry-mirrors"] == ["https://m.example"]
 
 
-def test_source_archive_is_reproducible_and_skips_junk(tmp_path):
-    src = tmp_path / "app"
-    (src / "apps/api/__pycache__").mkdir(parents=True)
-    (src / ".git").mkdir()
-    (src / "apps/api/main.py").write_text("print('hi')\n")
-    (src / "apps/api/__pycache__/main.pyc").write_bytes(b"junk")
-    (src / ".git/HEAD").write_text("ref\n")
-    run = src / "apps/run.sh"
-    run.write_text("#!/bin/sh\n")
-    run.chmod(0o755)
-    first = render.source_archive(src)
-    (src / "apps/api/main.py").touch()  # new mtime, same content
-    assert render.source_archive(src) == first
-    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
-        members = {m.name: m for m in tar.getmembers()}
-    assert sorted(members) == ["apps/api/main.py", "apps/run.sh"]
-    assert members["apps/run.sh"].mode == 0o755 and members["apps/api/main.py"].mode == 0o644
-    (src / "apps/api/main.py").write_text("print('changed')\n")
-    assert render.source_archive(src) != first
+def sourced(text, tmp_path, *names):
+    path = tmp_path / "conf"
+    path.write_text(text)
+    script = f". {path}; " + "; ".join(f'printf "%s\\n" "${name}"' for name in names)
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_deploy_env_and_stack_env_are_shell(settings, tmp_path):
+    assert sourced(render.deploy_env(settings), tmp_path, "APP_DIR", "STATE_DIR", "UPSTREAMS", "DB_SERVICE") == [
+        "/opt/srq-hpn", "/var/lib/srq-hpn", "api:8000 web:3000", "db"]
+    text = render.stack_env("my app", {"db": "srq-hpn-db", "worker": "w-1"}, "/etc/caddy/Caddyfile")
+    assert sourced(text, tmp_path, "PROJECT", "DB_CONTAINER", "CADDYFILE") == [
+        "my app", "srq-hpn-db", "/etc/caddy/Caddyfile"]
+    assert "WORKER_CONTAINER" not in text
+
+
+@pytest.mark.parametrize("name", sorted(render.server_programs()))
+def test_server_programs_are_valid_bash(name):
+    done = subprocess.run(["bash", "-n", str(render.SERVER_PROGRAMS / name)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_app_role_script_grants_rows_and_sequences_with_default_privileges():
+    text = (render.SERVER_PROGRAMS / "app-role.sh").read_text()
+    assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_user"' in text
+    assert 'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_user"' in text
+    assert "ALTER DEFAULT PRIVILEGES FOR ROLE :\"admin_user\" IN SCHEMA public\n\t\t\tGRANT SELECT, INSERT, UPDATE, DELETE ON TABLES" in text
+    assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in text
+    assert "printenv POSTGRES_APP_PASSWORD" in text  # never on a command line
+
+
+def test_layout_paths_derive_from_settings(settings):
+    paths = replace(settings, app_dir="/srv/app/", state_dir="/var/lib/app").paths
+    assert paths.env_file == "/srv/app/.env.production"
+    assert paths.override == "/var/lib/app/compose.deploy.yml"
+    assert render.compose_file_value(["compose.yaml"], paths) == "compose.yaml:/var/lib/app/compose.deploy.yml"
+    assert layout.Paths().lock == "/var/lib/srq-hpn/deploy.lock"
 
 
 def test_database_url_encodes_reserved_characters():
