@@ -40,6 +40,17 @@ def run(command: str, *, secret_output: bool = False) -> list[str]:
     return list(output.stdout_lines)
 
 
+def check(command: str) -> tuple[bool, list[str]]:
+    """Run a read-only check on the server now, without printing it; return whether
+    it passed and its output (stdout, then stderr), for the operator when it did not."""
+    global_arguments, _ = pop_global_arguments(host.state, host, {})
+    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+    ok, output = host.run_shell_command(
+        StringCommand(command), print_output=False, print_input=False, **connector_arguments
+    )
+    return ok, list(output.stdout_lines) + list(output.stderr_lines)
+
+
 def read_private_file(path: str) -> str:
     """The content of a root-only file on the server ("" when it does not exist)."""
     quoted = shlex.quote(path)

@@ -8,7 +8,7 @@ from pyinfra.api import StringCommand, operation
 
 from tasks import appspec, facts, layout
 from tasks.commands import compose, program, quote
-from tasks.remote import executing, fail
+from tasks.remote import check, executing, fail
 from tasks.operations.services import stale_services
 from tasks.runtime import learnt
 
@@ -69,14 +69,19 @@ def db_ready(paths: layout.Paths, timeout: int):
         return
     project = (learnt().config or {}).get("name") or "srq-hpn"
     info = host.get_fact(facts.StackContainers, app_dir=paths.app_dir, project=project).get(layout.DB, {})
+    wait = program("srq-hpn-wait", str(timeout), layout.DB)
     why = stale_services({layout.DB: info}, [layout.DB]).get(layout.DB)
     if why:
         host.log(f"Starting db ({why})")
         yield StringCommand(compose(paths.app_dir, "up", "-d", layout.DB))
-    elif info.get("health") in ("healthy", "none"):
-        host.noop("db runs its current configuration and is healthy")
+        yield StringCommand(wait)
         return
-    yield StringCommand(program("srq-hpn-wait", str(timeout), layout.DB))
+    # Running its current configuration: only a check (after a Docker restart, say).
+    ready, output = check(wait)
+    if not ready:
+        yield from fail("\n".join(output))
+        return
+    host.noop("db runs its current configuration and accepts connections")
 
 
 @operation()
