@@ -66,8 +66,9 @@ def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> li
     return sources.resolve(needed).problems
 
 
-def check() -> Deployment:
+def check(ship: bool = True) -> Deployment:
     """Return this host's checked input, or stop the deploy listing every problem.
+    ``ship=False`` (a rollback, a restore): the local checkout is not read.
 
     Runs while pyinfra collects operations, so a bad configuration stops the run
     before a single command is executed on any server.
@@ -78,7 +79,7 @@ def check() -> Deployment:
     settings = upload = None
     if not problems:
         settings = Settings.from_data(with_defaults(data, defaults))
-        if settings.app_source == "upload":
+        if settings.app_source == "upload" and ship:
             try:
                 upload = Upload.of(settings.local_source_path())
             except (SourceError, OSError) as error:

@@ -39,3 +39,13 @@ def install(settings: Settings, sources: EnvSources, release: ReleaseRef):
         release=release,
     )
     return changed
+
+
+@deploy("Point the stack at the release")
+def layer(settings: Settings, release: ReleaseRef):
+    """The deploy's compose layer alone (a rollback changes nothing else)."""
+    compose_layer(
+        name="Ensure the deploy's compose layer names the release's images",
+        settings=settings,
+        release=release,
+    )

@@ -9,7 +9,7 @@ Ask them ad hoc by these short names, e.g.::
     pyinfra inventory.py fact tasks.facts.AuditLog lines=5
 """
 
-from tasks.facts.database import AppRoleDrift, MigrationState
+from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
 from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
 from tasks.facts.stack import (
@@ -25,6 +25,7 @@ __all__ = [
     "AppRoleDrift",
     "AuditLog",
     "CheckoutHead",
+    "DatabaseRevision",
     "ContainerLogs",
     "ContainerVolumes",
     "DataVolumes",

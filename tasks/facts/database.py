@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import compose, if_installed, parse_status, program, status_block
+from tasks.commands import compose, if_installed, parse_status, program, quote, status_block
 
 HEADS_MARK = "@@heads"
 
@@ -66,3 +66,25 @@ class MigrationState(FactBase):
             elif line and not line.startswith(("INFO", "WARN")):
                 target.append(line.split()[0])
         return {"ok": True, "current": current, "heads": heads, "at_head": bool(heads) and sorted(current) == sorted(heads)}
+
+
+class DatabaseRevision(FactBase):
+    """
+    Returns the alembic revision(s) recorded in the live database (``alembic_version``),
+    read with psql in the db container: ``["0002"]``; ``[]`` when the table is not there,
+    None when the database does not answer.
+    """
+
+    requires_command = "docker"
+
+    def command(self, container=layout.CONTAINERS[layout.DB], user="srq_hpn", database="srq_hpn"):
+        query = "SELECT version_num FROM alembic_version"
+        psql = quote("docker", "exec", container, "psql", "-X", "-qtA", "-U", user, "-d", database)
+        return (f"if {psql} -c 'SELECT 1' >/dev/null 2>&1; then echo answered; "
+                f"{psql} -c {quote(query)} 2>/dev/null || true; fi")
+
+    def process(self, output):
+        lines = [line.strip() for line in output if line.strip()]
+        if not lines or lines[0] != "answered":
+            return None
+        return lines[1:]

@@ -60,21 +60,24 @@ class AuditLog(FactBase):
 
 class Releases(FactBase):
     """
-    Returns the releases kept on the server, oldest first, and the current one::
+    Returns the releases kept on the server, oldest first, the current one, and the
+    order in which releases went live (deploys and rollbacks)::
 
         {"current": "3f2a1b9c0d11", "releases": [{"release": "...", "created": "...",
           "source_revision": "...", "images": {"api": "srq-hpn-api:3f2a..."},
-          "migration_heads": ["0002"], "images_present": True}]}
+          "migration_heads": ["0002"], "images_present": True}],
+         "history": ["9c0d113f2a1b", "3f2a1b9c0d11"]}
     """
 
     @staticmethod
     def default():
-        return {"current": None, "releases": []}
+        return {"current": None, "releases": [], "history": []}
 
     def command(self, state_dir=layout.STATE_DIR):
         d = shlex.quote(f"{state_dir}/releases")
         return (
             f"echo \"current $(cat {d}/current 2>/dev/null)\"; "
+            f"sed 's/^/history /' {d}/history 2>/dev/null; "
             f"for f in $(ls -1tr {d}/*.json 2>/dev/null); do "
             "record=$(tr -d '\\n' < \"$f\"); images=yes; "
             "for ref in $(printf '%s' \"$record\" | grep -o '\"[^\"]*:[0-9a-f]\\{12\\}\"' | tr -d '\"'); do "
@@ -83,11 +86,13 @@ class Releases(FactBase):
         )
 
     def process(self, output):
-        current, releases = None, []
+        current, releases, history = None, [], []
         for line in output:
             kind, _, rest = line.partition(" ")
             if kind == "current":
                 current = rest.strip() or None
+            elif kind == "history" and len(rest.split()) == 2:
+                history.append(rest.split()[1])
             elif kind == "release":
                 present, _, text = rest.partition(" ")
                 try:
@@ -97,4 +102,4 @@ class Releases(FactBase):
                 record["images_present"] = present == "yes"
                 releases.append(record)
         releases.sort(key=lambda r: r.get("created", ""))
-        return {"current": current, "releases": releases}
+        return {"current": current, "releases": releases, "history": history}

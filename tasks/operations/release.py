@@ -123,6 +123,7 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
             yield from fail(held_message(line[len("held"):].strip(), run_.action))
             return
     run_.locked = True
+    host.log(f"Took the deploy lock ({run_.action} by {run_.operator})")
     host.noop(f"this {run_.action} holds the deploy lock")
 
 
@@ -198,16 +199,19 @@ def release_recorded(paths: layout.Paths, source: str, commit: str | None, keep:
     state = learnt()
     known = host.get_fact(facts.Releases, state_dir=paths.state_dir)
     project = (state.config or {}).get("name") or "srq-hpn"
-    if known["current"] != state.release or not any(r["release"] == state.release for r in known["releases"]):
+    releases = paths.releases
+    went_live = (f"echo {shlex.quote(state.release)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "
+                 f"{shlex.quote(now())} {shlex.quote(state.release)} >> {shlex.quote(releases + '/history')}")
+    if not any(r["release"] == state.release for r in known["releases"]):
         images = {service: f"{project}-{service}:{state.release}" for service in state.built}
         record = release_record(state.release, source, state.source_revision, commit, images, state.migration_after)
-        target = f"{paths.releases}/{state.release}.json"
         yield StringCommand(
-            f"mkdir -p {shlex.quote(paths.releases)} && printf '%s\\n' {shlex.quote(json.dumps(record, sort_keys=True))}"
-            f" > {shlex.quote(target)} && echo {shlex.quote(state.release)} > {shlex.quote(paths.releases + '/current')}"
-            f" && printf '%s %s\\n' {shlex.quote(now())} {shlex.quote(state.release)} >> {shlex.quote(paths.releases + '/history')}"
+            f"mkdir -p {shlex.quote(releases)} && printf '%s\\n' {shlex.quote(json.dumps(record, sort_keys=True))}"
+            f" > {shlex.quote(releases + '/' + state.release + '.json')} && {went_live}"
         )
         known["releases"].append(record)
+    elif known["current"] != state.release:  # a rollback, or a redeploy of a kept release
+        yield StringCommand(went_live)
     for old in prune_plan(known["releases"], state.release, keep):
         images = " ".join(shlex.quote(image) for image in (old.get("images") or {}).values())
         host.log(f"Removing release {old['release']} (keeping the newest {keep})")

@@ -127,3 +127,30 @@ def test_audit_command_appends_one_json_line(tmp_path):
         subprocess.run(["bash", "-c", audit_command(paths, {"action": "deploy", "n": n, "note": "it's"})], check=True)
     lines = (tmp_path / "state" / "audit.log").read_text().splitlines()
     assert [json.loads(line)["n"] for line in lines] == [1, 2]
+
+
+def test_rollback_target_is_the_release_before_the_current_one():
+    from tasks.rollback import target_release
+
+    releases = {
+        "current": "r3",
+        "history": ["r1", "r2", "r3", "r2", "r3"],
+        "releases": [{"release": r, "images_present": r != "r0", "created": c}
+                     for r, c in (("r0", "0"), ("r1", "1"), ("r2", "2"), ("r3", "3"))],
+    }
+    assert target_release(releases, None)[0]["release"] == "r2"
+    assert target_release(releases, "r1")[0]["release"] == "r1"
+    assert target_release(releases, "r3") == (None, "release r3 is already the one running")
+    assert target_release(releases, "r9") == (None, "no release 'r9' on the server (kept: r0, r1, r2, r3)")
+    assert "images of release r0 are gone" in target_release(releases, "r0")[1]
+    alone = {"current": "r1", "history": ["r1"], "releases": [{"release": "r1", "images_present": True}]}
+    assert target_release(alone, None)[1] == "no earlier release to go back to (current: r1; kept: r1)"
+
+
+def test_rollback_refuses_a_database_migrated_past_the_release():
+    from tasks.rollback import migration_problem
+
+    target = {"release": "r2", "migration_heads": ["0002"]}
+    assert migration_problem(target, ["0002"]) is None
+    assert "knows migrations up to 0002, but the database is at 0003" in migration_problem(target, ["0003"])
+    assert "does not answer" in migration_problem(target, None)
