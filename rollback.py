@@ -9,7 +9,7 @@ Each line below is one step; each step lives in tasks/<concern>.py.
 
 from pyinfra import host
 
-from tasks import preflight, release, rollback, stack, stack_files
+from tasks import preflight, programs, release, rollback, stack, stack_files
 
 # 1. Validate the settings; the app's local checkout is not needed (nothing is shipped).
 deployment = preflight.check(ship=False)
@@ -18,14 +18,17 @@ settings = deployment.settings
 # 2. One run at a time on a server: take the deploy lock.
 run = release.begin(deployment, "rollback")
 
-# 3. The release to go back to: kept on the server, images present, and fitting the database's schema.
+# 3. The deploy's server programs, with this run's settings (timeouts).
+programs.install(settings)
+
+# 4. The release to go back to: kept on the server, images present, and fitting the database's schema.
 target = rollback.choose(deployment, host.data.get("rollback_to"))
 
-# 4. The deploy's compose layer names that release's images.
+# 5. The deploy's compose layer names that release's images.
 stack_files.layer(settings, target)
 
-# 5. Swap api, web and the app's other services to them (no downtime), then check through Caddy.
+# 6. Swap api, web and the app's other services to them (no downtime), then check through Caddy.
 stack.start_and_verify(settings, caddyfile_changed=lambda: False)
 
-# 6. Record it as the current release, the audit line, and release the lock.
+# 7. Record it as the current release, the audit line, and release the lock.
 release.finish(run, deployment)

@@ -25,7 +25,8 @@ class Deploy:
         json.dump(server.inventory(**settings), handle)
         handle.close()
         self.inventory = handle.name
-        env = {**os.environ, **VARIANT_ENV, "SRQ_HPN_INVENTORY": handle.name, "SRQ_HPN_OPERATOR": operator}
+        env = {**os.environ, **VARIANT_ENV, "SRQ_HPN_INVENTORY": handle.name, "SRQ_HPN_OPERATOR": operator,
+               "PYTHONUNBUFFERED": "1"}  # its lines as they come
         self.process = subprocess.Popen([harness.pyinfra_command(), "inventory.py", "deploy.py", "-y"],
                                         cwd=harness.REPO_ROOT, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
