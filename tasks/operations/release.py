@@ -62,10 +62,10 @@ def lock_command(paths: layout.Paths, holder: dict, timeout: int, break_lock: bo
     lines = [f"mkdir -p {shlex.quote(paths.state_dir)}"]
     if break_lock:
         lines.append(f"if [ -d {lock} ]; then echo \"broken $(cat {lock}/holder 2>/dev/null)\"; rm -rf {lock}; fi")
-    lines += [
-        f"deadline=$((SECONDS + {int(timeout)}))",
+    lines += [  # POSIX sh (dash runs it): no $SECONDS
+        f"deadline=$(( $(date +%s) + {int(timeout)} ))",
         f"until mkdir {lock} 2>/dev/null; do",
-        f"  if [ $SECONDS -ge $deadline ]; then echo \"held $(cat {lock}/holder 2>/dev/null)\"; exit 0; fi",
+        f"  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then echo \"held $(cat {lock}/holder 2>/dev/null)\"; exit 0; fi",
         "  sleep 1",
         "done",
         f"printf '%s\\n' {shlex.quote(json.dumps(holder, sort_keys=True))} > {lock}/holder",
@@ -122,6 +122,9 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
         elif line.startswith("held"):
             yield from fail(held_message(line[len("held"):].strip(), run_.action))
             return
+    if "acquired" not in output:
+        yield from fail(f"Could not take the deploy lock (its command answered {output!r})")
+        return
     run_.locked = True
     host.log(f"Took the deploy lock ({run_.action} by {run_.operator})")
     host.noop(f"this {run_.action} holds the deploy lock")

@@ -76,10 +76,10 @@ def test_two_deploys_at_once_then_a_killed_upload(variant_deployed, variant_serv
     first.wait_for("Took the deploy lock")
     second = Deploy(variant_server, {**variant_settings, "srq_hpn_app_local_path": str(second_app)}, "bo@desk")
     code, output = second.finish()
-    assert code != 0
+    first_code, first_output = first.finish()
+    assert code != 0, f"the second deploy ran too:\n{output[-3000:]}\n--- the first ---\n{first_output[-3000:]}"
     assert "deploy in progress by ana@laptop since" in output, output[-3000:]
-    code, output = first.finish()
-    assert code == 0, output[-3000:]
+    assert first_code == 0, first_output[-3000:]
     assert lock_is_free(variant_server)
     assert harness.https_get(variant_server, "/api/version", variant_ca).json() == {"version": 10}
     _, current = variant_server.exec("cat /var/lib/srq-hpn/releases/current")

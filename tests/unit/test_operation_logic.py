@@ -108,7 +108,7 @@ def test_lock_command_takes_refuses_and_breaks(tmp_path):
     paths = Paths(app_dir="/opt/x", state_dir=str(tmp_path / "state"))
 
     def take(holder, timeout=0, break_lock=False):
-        done = subprocess.run(["bash", "-c", lock_command(paths, holder, timeout, break_lock)],
+        done = subprocess.run(["sh", "-c", lock_command(paths, holder, timeout, break_lock)],  # POSIX sh, as on servers
                               capture_output=True, text=True, check=True)
         return done.stdout.splitlines()
 
