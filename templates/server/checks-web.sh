@@ -117,10 +117,12 @@ check_https() {
 		return
 	fi
 	verdict=$(judge_certificate "$remaining" "$lifetime" "$CERT_WARN_DAYS" "$CERT_FAIL_DAYS")
-	case $verdict in
-	pass) result pass "https://$domain/ answers $code; certificate valid for $domain (issuer $issuer, checked against $trust), $expiry" ;;
-	*) result "$verdict" "the certificate for $domain $expiry: its renewal is overdue (Caddy renews the certificates it manages a third of their lifetime before expiry; see docker logs $(service_state "$CADDY_SERVICE" | awk '{print $1}'))" ;;
-	esac
+	local evidence="https://$domain/ answers $code; certificate valid for $domain (issuer $issuer, checked against $trust), $expiry"
+	if [ "$verdict" = pass ]; then
+		result pass "$evidence"
+	else
+		result "$verdict" "$evidence: its renewal is overdue (Caddy renews the certificates it manages a third of their lifetime before expiry; see docker logs $(service_state "$CADDY_SERVICE" | awk '{print $1}'))"
+	fi
 }
 
 # HTTP redirects to HTTPS.
