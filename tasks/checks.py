@@ -79,7 +79,7 @@ def server_values(settings: Settings) -> dict:
         "PASSWORD_MAX_AGE_DAYS": settings.checklist_password_max_age_days,
         "MIN_PASSWORD_LENGTH": MIN_PASSWORD_LENGTH,
         "MIN_DISTINCT_PASSWORD_CHARS": MIN_DISTINCT_PASSWORD_CHARS,
-        "KNOWN_DEFAULT_PASSWORDS": " ".join(sorted(p for p in KNOWN_DEFAULT_PASSWORDS if p)),
+        "KNOWN_DEFAULT_PASSWORDS": known_defaults(),
         "SECRETS_RECORD": paths.secrets_record,
         "BACKUP_DIR": layout.BACKUP_DIR,
         "BACKUP_TIMER": layout.BACKUP_TIMER,
@@ -93,6 +93,11 @@ def server_values(settings: Settings) -> dict:
         "MONITOR_DIR": paths.monitor_dir,
         "MONITOR_WEBHOOK_FILE": layout.MONITOR_WEBHOOK_FILE,
     }
+
+
+def known_defaults() -> str:
+    """The passwords never acceptable, as the server's checks read them (space-separated)."""
+    return " ".join(sorted(password for password in KNOWN_DEFAULT_PASSWORDS if password))
 
 
 def ordered(records: list[dict]) -> list[dict]:
