@@ -92,6 +92,7 @@ def server_values(settings: Settings) -> dict:
         "MONITOR_CHECKS": " ".join(MONITORED),
         "MONITOR_DIR": paths.monitor_dir,
         "MONITOR_WEBHOOK_FILE": layout.MONITOR_WEBHOOK_FILE,
+        "DEPLOY_LOCK": paths.lock,
     }
 
 

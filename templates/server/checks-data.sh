@@ -24,17 +24,19 @@ check_app_role() {
 # Set up automated backups: the backup timer, its last run, the newest backup's age.
 # Reads whatever this server has: no timer means backups are not set up here.
 check_backups() {
-	local service enabled active outcome newest age next
-	if ! unit_exists "$BACKUP_TIMER"; then
+	local service state outcome newest age next
+	state=$(timer_state "$BACKUP_TIMER")
+	case $state in
+	missing)
 		result not-set-up "no $BACKUP_TIMER on this server: no automated backups"
 		return
-	fi
-	enabled=$(systemctl is-enabled "$BACKUP_TIMER" 2>/dev/null)
-	active=$(systemctl is-active "$BACKUP_TIMER" 2>/dev/null)
-	if [ "$enabled" != enabled ] || [ "$active" != active ]; then
-		result fail "$BACKUP_TIMER is ${enabled:-unknown} and ${active:-unknown}: no backup will run (systemctl enable --now $BACKUP_TIMER)"
+		;;
+	ok) ;;
+	*)
+		result fail "$BACKUP_TIMER is $state: no backup will run (systemctl enable --now $BACKUP_TIMER)"
 		return
-	fi
+		;;
+	esac
 	service=${BACKUP_TIMER%.timer}.service
 	outcome=$(systemctl show --value --property Result "$service" 2>/dev/null)
 	next=$(systemctl show --value --property NextElapseUSecRealtime "$BACKUP_TIMER" 2>/dev/null)

@@ -3,17 +3,19 @@
 
 # Monitoring/alerts for container health: the monitor's timer and its last run.
 check_monitoring() {
-	local enabled active when outcome message age
-	if ! unit_exists "$MONITOR_TIMER"; then
+	local state when outcome message age
+	state=$(timer_state "$MONITOR_TIMER")
+	case $state in
+	missing)
 		result not-set-up "no alerts: the monitor is installed when a webhook URL is given (export SRQ_HPN_MONITOR_WEBHOOK_URL=... and deploy)"
 		return
-	fi
-	enabled=$(systemctl is-enabled "$MONITOR_TIMER" 2>/dev/null)
-	active=$(systemctl is-active "$MONITOR_TIMER" 2>/dev/null)
-	if [ "$enabled" != enabled ] || [ "$active" != active ]; then
-		result fail "$MONITOR_TIMER is ${enabled:-unknown} and ${active:-unknown}: nothing is watched (systemctl enable --now $MONITOR_TIMER)"
+		;;
+	ok) ;;
+	*)
+		result fail "$MONITOR_TIMER is $state: nothing is watched (systemctl enable --now $MONITOR_TIMER)"
 		return
-	fi
+		;;
+	esac
 	if [ ! -f "$MONITOR_DIR/last-run" ]; then
 		result warn "$MONITOR_TIMER is enabled (every ${MONITOR_INTERVAL}s) and has not run yet"
 		return

@@ -41,7 +41,7 @@ check_dns() {
 		result cannot-check "caddy_tls is internal (Caddy's own CA): $domain need not be in public DNS; not looked up"
 		return
 	fi
-	addresses=$(getent ahosts "$domain" 2>/dev/null | awk '{print $1}' | sort -u)
+	addresses=$(timeout 10 getent ahosts "$domain" 2>/dev/null | awk '{print $1}' | sort -u)
 	if [ -z "$addresses" ]; then
 		result fail "$domain does not resolve (asked from this server): add an A record with this server's address"
 		return

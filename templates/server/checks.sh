@@ -25,7 +25,7 @@ run_check() {
 		return
 	fi
 	err=$(mktemp)
-	record=$( (set +e +o pipefail; "check_$item") 2>"$err" | head -n 1)
+	record=$( (set +e +o pipefail; "check_$item") 2>"$err" | head -n 1) || true
 	if [ -z "$record" ]; then
 		record=$(printf 'cannot-check\tthe check failed: %s' "$(tail -n 1 "$err" | cut -c1-300)")
 	fi
@@ -65,8 +65,18 @@ service_running() { [ "$(service_state "$1" | awk '{print $2}')" = running ]; }
 # epoch TIME: seconds since 1970 of a date docker, openssl or systemd print.
 epoch() { date -d "$1" +%s 2>/dev/null; }
 
-# unit_exists UNIT: systemd knows the unit (installed, enabled or not).
-unit_exists() { [ -n "$(systemctl list-unit-files --no-legend "$1" 2>/dev/null)" ]; }
+# timer_state TIMER: "missing" (not installed), "ok" (enabled and active), or else
+# "<enabled state> and <active state>".
+timer_state() {
+	local enabled active
+	if [ -z "$(systemctl list-unit-files --no-legend "$1" 2>/dev/null)" ]; then
+		echo missing
+		return
+	fi
+	enabled=$(systemctl is-enabled "$1" 2>/dev/null)
+	active=$(systemctl is-active "$1" 2>/dev/null)
+	if [ "$enabled" = enabled ] && [ "$active" = active ]; then echo ok; else echo "${enabled:-unknown} and ${active:-unknown}"; fi
+}
 
 # published_bindings: "CONTAINER HOST_ADDRESS HOST_PORT PORT/PROTO" for every port a
 # running container publishes.

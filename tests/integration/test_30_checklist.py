@@ -5,7 +5,10 @@ checklist changes nothing on the server."""
 
 import json
 
+import pytest
+
 from tasks import checks
+from tasks.settings import WEBHOOK_ENV_VAR
 from tests.integration.helpers import checklist, start_times
 from tests.testbed import harness
 
@@ -15,9 +18,14 @@ PASSING = ["programs", "passwords", "secrets_in_git", "env_file", "db_port", "ap
 NOT_SET_UP = ["backups", "restore_drill", "monitoring"]
 
 
-def test_fresh_server_passes_with_warnings_only(deployed, server, testbed):
-    result = checklist(server, testbed.settings())
+@pytest.fixture(scope="module")
+def fresh(deployed, server, testbed):
+    """The checklist of the freshly deployed server."""
+    return checklist(server, testbed.settings())
 
+
+def test_fresh_server_passes_with_warnings_only(fresh):
+    result = fresh
     assert result.run.returncode == 0, result.run.describe()
     assert list(result.items) == ["programs"] + [item.key for item in checks.ITEMS], "one line per item, in order"
     assert "fail" not in result.statuses.values(), result.statuses
@@ -43,8 +51,8 @@ def test_fresh_server_passes_with_warnings_only(deployed, server, testbed):
     assert "Production Checklist of srq-hpn.test: " in result.run.stderr
 
 
-def test_the_fact_gives_the_same_as_data(deployed, server, testbed):
-    printed = checklist(server, testbed.settings())
+def test_the_fact_gives_the_same_as_data(fresh, server, testbed):
+    printed = fresh
     run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", "tasks.facts.Checklist",
                               "domain=srq-hpn.test", "--json")
     assert run.returncode == 0, run.describe()
@@ -69,3 +77,14 @@ def test_the_checklist_changes_nothing(deployed, server, testbed):
                              "-newer /tmp/srq-hpn-checklist-marker -print")
     assert changed.strip() == "", f"files changed by the checklist:\n{changed}"
     assert start_times(server) == before
+
+
+def test_bad_settings_are_refused_before_the_server_is_asked(deployed, server, testbed):
+    token = "not-a-url-7Hq2xW9vLk3Z"
+    run = harness.run_pyinfra(server.inventory(**testbed.settings(monitor_interval=5)), "checklist.py", "-y",
+                              env={WEBHOOK_ENV_VAR: token})
+    assert run.returncode != 0
+    assert "monitor_interval must be between 10 and 3600 seconds, got 5" in run.output
+    assert f"{WEBHOOK_ENV_VAR} must be an http:// or https:// URL" in run.output
+    assert token not in run.output
+    assert "Production Checklist of" not in run.output  # refused before a single check ran

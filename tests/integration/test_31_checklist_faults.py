@@ -42,12 +42,17 @@ def check(server, testbed):
     return checklist(server, testbed.settings())
 
 
-def test_env_file_made_world_readable(baseline, server, testbed):
-    server.exec(f"chmod 644 {ENV_FILE}")
+def check_with(server, testbed, fault: str, undo: str):
+    """The checklist while a fault (a shell line on the server) is in place; undone after."""
+    server.exec(fault)
     try:
-        after = check(server, testbed)
+        return check(server, testbed)
     finally:
-        server.exec(f"chmod 600 {ENV_FILE}")
+        server.exec(undo)
+
+
+def test_env_file_made_world_readable(baseline, server, testbed):
+    after = check_with(server, testbed, f"chmod 644 {ENV_FILE}", f"chmod 600 {ENV_FILE}")
     assert changed_items(baseline, after) == {"env_file": "fail"}
     assert "mode 644" in after.evidence("env_file")
     assert after.run.returncode != 0
@@ -68,11 +73,8 @@ def test_caddy_stopped(baseline, server, testbed, caddy_ca):
 
 
 def test_app_role_granted_create_on_the_schema(baseline, server, testbed):
-    server.exec(f"{PSQL} 'GRANT CREATE ON SCHEMA public TO srq_hpn_app'")
-    try:
-        after = check(server, testbed)
-    finally:
-        server.exec(f"{PSQL} 'REVOKE CREATE ON SCHEMA public FROM srq_hpn_app'")
+    after = check_with(server, testbed, f"{PSQL} 'GRANT CREATE ON SCHEMA public TO srq_hpn_app'",
+                       f"{PSQL} 'REVOKE CREATE ON SCHEMA public FROM srq_hpn_app'")
     assert changed_items(baseline, after) == {"app_role": "fail"}
     assert "role srq_hpn_app may create objects in schema public" in after.evidence("app_role")
 
