@@ -48,8 +48,8 @@ MONITOR_SERVICE = "srq-hpn-monitor.service"
 MONITOR_WEBHOOK_FILE = f"{CONFIG_DIR}/monitor-webhook"
 SYSTEMD_DIR = "/etc/systemd/system"
 
-# Backups, as the checklist reads them: a systemd timer of this name, and custom-format
-# dumps in the backup directory (BACKUP_DIR in deploy.env, when the deploy sets one).
+# Backups, as the checklist and the monitor read them (through deploy.env): a systemd
+# timer of this name, and custom-format dumps in the backup directory.
 BACKUP_DIR = "/var/backups/srq-hpn"
 BACKUP_TIMER = "srq-hpn-backup.timer"
 BACKUP_FILES = "*.dump"
