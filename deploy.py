@@ -1,11 +1,12 @@
-"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4.
+"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4, and the
+monitoring its Production Checklist asks for.
 
     pyinfra inventory.py deploy.py
 
 Each line below is one step, in order; each step lives in tasks/<concern>.py.
 """
 
-from tasks import app, database, docker, preflight, programs, release, secrets, source, stack, stack_files
+from tasks import app, database, docker, monitor, preflight, programs, release, secrets, source, stack, stack_files
 
 # 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
 deployment = preflight.check()
@@ -36,5 +37,8 @@ app.build_and_migrate(settings)
 # 9. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, caddyfile_changed)
 
-# 10. Record the release (older ones pruned), the audit line, and release the lock.
+# 10. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
+monitor.install(settings)
+
+# 11. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

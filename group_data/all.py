@@ -100,6 +100,22 @@ caddy_tls = "letsencrypt"
 caddy_acme_email = ""
 caddy_acme_ca = ""
 
+# --- Checklist and monitoring --------------------------------------------------
+
+# Alerts: a systemd timer on the server runs the checks every `monitor_interval`
+# seconds and POSTs a JSON alert to a webhook when a problem starts and when it
+# clears. The webhook's URL may hold a token, so it is a secret, never a setting:
+# export SRQ_HPN_MONITOR_WEBHOOK_URL when deploying (else the server's is kept).
+# Without a URL there is no monitor; False removes it (and the URL) from the server.
+monitor_enabled = True
+monitor_interval = 60
+
+# The checklist (pyinfra inventory.py checklist.py) warns when an image in use was
+# built more than this many days ago, and when a password was last set more than
+# this many days ago.
+checklist_image_max_age_days = 30
+checklist_password_max_age_days = 365
+
 # --- Docker ------------------------------------------------------------------
 
 # "official": Docker's apt repository (docker-ce, docker-compose-plugin, ...),

@@ -37,7 +37,7 @@ def if_installed(name: str, command: str, otherwise: str) -> str:
     """Run a server program when it is installed (a fact asked before the first deploy
     runs on a bare server), else print `otherwise`."""
     path = shlex.quote(f"{layout.LIB_DIR}/{name}")
-    return f"if [ -x {path} ] && [ -r /etc/srq-hpn/deploy.env ]; then {command}; else echo {shlex.quote(otherwise)}; fi"
+    return f"if [ -x {path} ] && [ -r {layout.DEPLOY_ENV} ]; then {command}; else echo {shlex.quote(otherwise)}; fi"
 
 
 def status_block(command: str) -> str:

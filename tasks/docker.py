@@ -44,8 +44,8 @@ OFFICIAL_CONFLICTS = [
     "runc",
 ]
 SUPPORTED = {("debian", 12), ("debian", 13), ("ubuntu", 22), ("ubuntu", 24)}
-# What the deploy itself runs on the server besides Docker.
-BASE_PACKAGES = ["ca-certificates", "curl"]
+# What the deploy and its checks run on the server besides Docker.
+BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2"]
 KEYRING = "/etc/apt/keyrings/docker.asc"
 
 
@@ -108,7 +108,7 @@ def install(settings: Settings):
         missing_base = [p for p in BASE_PACKAGES if p not in installed]
         if missing_base:
             apt.update(name="Update apt's package lists")
-            apt.packages(name="Ensure curl and CA certificates are installed", packages=missing_base)
+            apt.packages(name=f"Ensure {', '.join(missing_base)} are installed", packages=missing_base)
         files.directory(name="Ensure /etc/apt/keyrings exists", path="/etc/apt/keyrings", mode="755")
         files.download(
             name="Ensure Docker's apt signing key is installed",

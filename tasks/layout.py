@@ -35,8 +35,24 @@ COMPOSE_OVERRIDES = (
 # Defaults of the directory settings (group_data/all.py repeats them).
 APP_DIR = "/opt/srq-hpn"
 STATE_DIR = "/var/lib/srq-hpn"
-# The deploy's server-side programs (waits, swaps, backups, checks).
+# The deploy's server-side programs (waits, swaps, backups, checks), and what they
+# need to know (deploy.env, no secret).
 LIB_DIR = "/usr/local/lib/srq-hpn"
+CONFIG_DIR = "/etc/srq-hpn"
+DEPLOY_ENV = f"{CONFIG_DIR}/deploy.env"
+
+# The monitor: a systemd timer that runs the checks and alerts a webhook, whose URL
+# (it may hold a token) is kept in a root-only file.
+MONITOR_TIMER = "srq-hpn-monitor.timer"
+MONITOR_SERVICE = "srq-hpn-monitor.service"
+MONITOR_WEBHOOK_FILE = f"{CONFIG_DIR}/monitor-webhook"
+SYSTEMD_DIR = "/etc/systemd/system"
+
+# Backups, as the checklist and the monitor read them (through deploy.env): a systemd
+# timer of this name, and custom-format dumps in the backup directory.
+BACKUP_DIR = "/var/backups/srq-hpn"
+BACKUP_TIMER = "srq-hpn-backup.timer"
+BACKUP_FILES = "*.dump"
 
 # Inside the containers.
 CADDY_CONFIG_DIR = "/etc/caddy"
@@ -102,6 +118,16 @@ class Paths:
     def secrets_record(self) -> str:
         """When each secret last changed (names and dates only, never values)."""
         return f"{self.state_dir}/secrets.json"
+
+    @property
+    def drill_record(self) -> str:
+        """The last restore drill's result (JSON with "ok"), written when a drill runs."""
+        return f"{self.state_dir}/restore-drill.json"
+
+    @property
+    def monitor_dir(self) -> str:
+        """What the monitor last told the webhook about each item, and its last run."""
+        return f"{self.state_dir}/monitor"
 
     @property
     def db_volume_record(self) -> str:

@@ -66,6 +66,23 @@ def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> li
     return sources.resolve(needed).problems
 
 
+def _settings() -> tuple[Settings | None, list[str]]:
+    """This host's settings, or None and every problem of its settings and secrets."""
+    data, environ = host.data.dict(), dict(os.environ)
+    defaults = load_defaults()
+    problems = check_settings(data, defaults, environ)
+    return (None if problems else Settings.from_data(with_defaults(data, defaults))), problems
+
+
+def settings_only() -> Settings:
+    """This host's checked settings, or stop listing every problem: for the commands
+    that change nothing on the server (the checklist)."""
+    settings, problems = _settings()
+    if problems:
+        raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    return settings
+
+
 def check(ship: bool = True) -> Deployment:
     """Return this host's checked input, or stop the deploy listing every problem.
     ``ship=False`` (a rollback, a restore): the local checkout is not read.
@@ -73,12 +90,9 @@ def check(ship: bool = True) -> Deployment:
     Runs while pyinfra collects operations, so a bad configuration stops the run
     before a single command is executed on any server.
     """
-    data, environ = host.data.dict(), dict(os.environ)
-    defaults = load_defaults()
-    problems = check_settings(data, defaults, environ)
-    settings = upload = None
+    settings, problems = _settings()
+    upload = None
     if not problems:
-        settings = Settings.from_data(with_defaults(data, defaults))
         if settings.app_source == "upload" and ship:
             try:
                 upload = Upload.of(settings.local_source_path())

@@ -11,8 +11,6 @@ from pyinfra.operations import files
 from tasks import layout, render
 from tasks.settings import Settings
 
-CONFIG_DIR = "/etc/srq-hpn"
-
 
 @deploy("Install the deploy's server programs")
 def install(settings: Settings):
@@ -24,11 +22,11 @@ def install(settings: Settings):
             dest=f"{layout.LIB_DIR}/{name}",
             mode="755" if name.startswith("srq-hpn-") else "644",
         )
-    files.directory(name=f"Ensure {CONFIG_DIR} exists", path=CONFIG_DIR, mode="755")
+    files.directory(name=f"Ensure {layout.CONFIG_DIR} exists", path=layout.CONFIG_DIR, mode="755")
     files.put(
-        name=f"Ensure {CONFIG_DIR}/deploy.env tells them where the stack lives",
+        name=f"Ensure {layout.DEPLOY_ENV} tells them where the stack lives and what the checks expect",
         src=StringIO(render.deploy_env(settings)),
-        dest=f"{CONFIG_DIR}/deploy.env",
+        dest=layout.DEPLOY_ENV,
         mode="644",
     )
     files.directory(name=f"Ensure {settings.paths.state_dir} exists (root only)", path=settings.paths.state_dir,

@@ -9,7 +9,7 @@ import json
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from tasks import layout
+from tasks import checks, layout
 from tasks.secrets import Resolved
 from tasks.settings import ROOT, Settings
 
@@ -111,6 +111,7 @@ def deploy_env(settings: Settings) -> str:
         "READY_TIMEOUT": settings.ready_timeout,
         "DRAIN_TIMEOUT": settings.drain_timeout,
         "DB_READY_TIMEOUT": settings.postgres_healthy_timeout,
+        **checks.server_values(settings),
     }
     return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())
 
@@ -126,6 +127,23 @@ def stack_env(project: str, containers: dict[str, str], caddyfile_in_container: 
 def _shell_word(value) -> str:
     text = str(value)
     return text if text and all(c.isalnum() or c in "._/:-@" for c in text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+def monitor_units(settings: Settings) -> dict[str, str]:
+    """The monitor's systemd units by file name (installed in /etc/systemd/system)."""
+    context = {"interval": settings.monitor_interval, "program": f"{layout.LIB_DIR}/srq-hpn-monitor",
+               "timer": layout.MONITOR_TIMER, "service": layout.MONITOR_SERVICE}
+    return {
+        layout.MONITOR_SERVICE: render_template("systemd/srq-hpn-monitor.service.j2", **context),
+        layout.MONITOR_TIMER: render_template("systemd/srq-hpn-monitor.timer.j2", **context),
+    }
+
+
+def secrets_record(current: dict[str, str], changed: list[str], now: str) -> str:
+    """$STATE_DIR/secrets.json: when each password was last set (names and times, never
+    values); the ``changed`` ones at ``now``, the others as recorded before."""
+    record = {**current, **{name: now for name in changed}}
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
 def server_programs() -> dict[str, str]:

@@ -99,6 +99,11 @@ class EnvSources:
     def __repr__(self) -> str:
         return "EnvSources(********)"
 
+    def changed_passwords(self) -> list[str]:
+        """The passwords whose value differs from the server's (all of them on a first deploy)."""
+        given = {"POSTGRES_PASSWORD": self.passwords.postgres, "POSTGRES_APP_PASSWORD": self.passwords.app}
+        return [name for name, value in given.items() if self.on_server.get(name) != value]
+
     def resolve(self, needed: dict[str, set[str]], environ: dict | None = None) -> Resolved:
         """Values for the guide's variables and for every variable in ``needed``
         (name -> where the app's files ask for it)."""

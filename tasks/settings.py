@@ -21,12 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "group_data" / "all.py"
 
 # Host data keys under these prefixes belong to this deploy: unknown ones are typos.
-SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_")
+SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_", "monitor_", "checklist_")
 # Settings are read as attributes without this prefix (srq_hpn_domain -> domain).
 OWN_PREFIX = "srq_hpn_"
 
 # Secrets come from the operator's environment, never from settings.
 PASSWORD_ENV_VARS = ("POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD")
+WEBHOOK_ENV_VAR = "SRQ_HPN_MONITOR_WEBHOOK_URL"
+MONITOR_INTERVAL_RANGE = (10, 3600)
 
 # Values seen in guides, examples and default images: never acceptable as secrets.
 KNOWN_DEFAULT_PASSWORDS = {
@@ -116,6 +118,10 @@ class Settings:
     docker_live_restore: bool
     docker_registry_mirrors: list
     docker_insecure_registries: list
+    monitor_enabled: bool
+    monitor_interval: int
+    checklist_image_max_age_days: int
+    checklist_password_max_age_days: int
 
     @classmethod
     def from_data(cls, data: dict) -> Settings:
@@ -282,6 +288,23 @@ def check_docker(merged: dict) -> list[str]:
     return problems
 
 
+def check_monitor(merged: dict) -> list[str]:
+    low, high = MONITOR_INTERVAL_RANGE
+    if not low <= merged["monitor_interval"] <= high:
+        return [f"monitor_interval must be between {low} and {high} seconds, got {merged['monitor_interval']!r}"]
+    return []
+
+
+def check_webhook(environ: dict) -> list[str]:
+    """The monitor's webhook URL, when given (it may hold a token: never echoed)."""
+    url = environ.get(WEBHOOK_ENV_VAR)
+    if not url:
+        return []
+    if not re.match(r"^https?://[^/?#\s]+", url) or check_secret_characters(WEBHOOK_ENV_VAR, url):
+        return [f"{WEBHOOK_ENV_VAR} must be an http:// or https:// URL without spaces, quotes or backslashes"]
+    return []
+
+
 def check_password(name: str, value: str) -> list[str]:
     """Rules for a password given by the operator (generated ones pass by construction)."""
     if value in KNOWN_DEFAULT_PASSWORDS or value.lower() in KNOWN_DEFAULT_PASSWORDS:
@@ -325,9 +348,10 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     type_problems = check_types(merged, defaults)
     if type_problems:  # the rules below need values of the right type
         return problems + type_problems
-    for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker):
+    for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker,
+                  check_monitor):
         problems += check(merged)
-    return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ)
+    return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
 
 
 def validated_settings(data: dict, environ: dict, defaults: dict | None = None) -> Settings:

@@ -1,6 +1,7 @@
 """Step 4 of the guide ("Set Environment Variables") and the deploy's own layer:
 .env.production (0600), the templated Caddyfile, and compose.deploy.yml, all read
-by the guide's own `docker compose --env-file .env.production` commands."""
+by the guide's own `docker compose --env-file .env.production` commands; and the
+record of when each password was set (for the checklist's password age)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from tasks import render
+from tasks.operations.checklist import passwords_recorded
 from tasks.operations.config import compose_layer, env_file
 from tasks.operations.files import file_in_place
 from tasks.release import ReleaseRef
@@ -23,6 +25,11 @@ def install(settings: Settings, sources: EnvSources, release: ReleaseRef):
         name=f"Ensure {paths.env_file} holds every variable the app asks for (0600, root)",
         paths=paths,
         sources=sources,
+    )
+    passwords_recorded(
+        name="Ensure the server records when each password was set (names and times only)",
+        paths=paths,
+        changed=sources.changed_passwords(),
     )
     changed = lambda: False  # noqa: E731
     if settings.caddyfile == "template":

@@ -7,8 +7,10 @@ Ask them ad hoc by these short names, e.g.::
     pyinfra inventory.py fact tasks.facts.StackContainers
     pyinfra inventory.py fact tasks.facts.StackHealth domain=example.com
     pyinfra inventory.py fact tasks.facts.AuditLog lines=5
+    pyinfra inventory.py fact tasks.facts.Checklist
 """
 
+from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
 from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
@@ -24,6 +26,7 @@ from tasks.facts.stack import (
 __all__ = [
     "AppRoleDrift",
     "AuditLog",
+    "Checklist",
     "CheckoutHead",
     "DatabaseRevision",
     "ContainerLogs",
@@ -35,6 +38,7 @@ __all__ = [
     "MigrationState",
     "Releases",
     "RepoFiles",
+    "SecretsRecord",
     "StackContainers",
     "StackHealth",
     "TextFile",

@@ -3,7 +3,8 @@
 #
 # The limited role of the running api ($POSTGRES_APP_USER): it may
 # SELECT/INSERT/UPDATE/DELETE rows and use sequences in schema public, including
-# on tables that migrations create later (default privileges), and nothing else.
+# on tables that migrations create later (default privileges), and nothing else:
+# it creates nothing, owns nothing and is a member of no other role.
 #
 # Runs inside the db container (srq-hpn-app-role feeds it to `bash -s`), with the
 # POSTGRES_* variables of .env.production in its environment:
@@ -63,6 +64,25 @@ check() {
 			  AND array_to_string(d.defaclacl, ',') LIKE '%' || :'app_user' || '=%');
 		SELECT 'PUBLIC may create objects in schema public'
 		WHERE has_schema_privilege('public', 'public', 'CREATE');
+		SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') AS app_role_exists \gset
+		\if :app_role_exists
+			SELECT 'role ' || :'app_user' || ' may create objects in schema public'
+			WHERE has_schema_privilege(:'app_user', 'public', 'CREATE');
+			SELECT 'role ' || :'app_user' || ' may create schemas in database ' || :'db_name'
+			WHERE has_database_privilege(:'app_user', :'db_name', 'CREATE');
+			SELECT 'role ' || :'app_user' || ' has ' || p.priv || ' on ' || c.relname
+			FROM pg_class c
+			JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+			CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS p(priv)
+			WHERE c.relkind IN ('r', 'p') AND has_table_privilege(:'app_user', c.oid, p.priv);
+			SELECT 'role ' || :'app_user' || ' owns ' || count(*) || ' table(s), sequence(s) or view(s): an owner may alter and drop them'
+			FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner AND r.rolname = :'app_user'
+			HAVING count(*) > 0;
+			SELECT 'role ' || :'app_user' || ' is a member of role ' || g.rolname || ' (and has its privileges)'
+			FROM pg_auth_members m
+			JOIN pg_roles g ON g.oid = m.roleid
+			JOIN pg_roles r ON r.oid = m.member AND r.rolname = :'app_user';
+		\endif
 	SQL
 	if ! password_works "$POSTGRES_APP_USER" "$POSTGRES_APP_PASSWORD"; then
 		echo "password of role $POSTGRES_APP_USER differs from POSTGRES_APP_PASSWORD"
@@ -90,6 +110,14 @@ apply() {
 		\endif
 		ALTER ROLE :"app_user" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 		REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+		REVOKE CREATE ON SCHEMA public FROM :"app_user";
+		REVOKE CREATE ON DATABASE :"db_name" FROM :"app_user";
+		REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM :"app_user";
+		REASSIGN OWNED BY :"app_user" TO :"admin_user";
+		SELECT format('REVOKE %I FROM %I', g.rolname, :'app_user')
+		FROM pg_auth_members m
+		JOIN pg_roles g ON g.oid = m.roleid
+		JOIN pg_roles r ON r.oid = m.member AND r.rolname = :'app_user' \gexec
 		GRANT CONNECT ON DATABASE :"db_name" TO :"app_user";
 		GRANT USAGE ON SCHEMA public TO :"app_user";
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_user";

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tasks import layout
@@ -12,6 +15,8 @@ from tests.testbed.harness import Server
 APP_DIR = layout.APP_DIR
 STATE_DIR = layout.STATE_DIR
 COMPOSE = f"cd {APP_DIR} && docker compose --env-file {layout.ENV_FILE}"
+# The same, with the compose files given (the deploy's, and one more for a fault).
+COMPOSE_WITH = f"cd {APP_DIR} && COMPOSE_FILE={{files}} docker compose --env-file {layout.ENV_FILE}"
 
 
 def containers(server: Server) -> dict[str, dict]:
@@ -90,3 +95,72 @@ def app_copy(source: Path, destination: Path) -> Path:
     """A copy of an app repository to change for one scenario (not a git work tree)."""
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
     return destination
+
+
+# --- The checklist -------------------------------------------------------------------
+
+CHECKLIST_LINE = re.compile(r"^\s*\[[^\]]+\]\s+(pass|warn|fail|cannot-check)\s+(.+?) \[(\w+)\]: (.*)$")
+
+
+@dataclass
+class Checklist:
+    """One run of `pyinfra inventory.py checklist.py`, read as the operator reads it."""
+
+    run: harness.PyinfraRun
+    items: dict[str, dict]  # key -> {"status", "title", "evidence"}, in printed order
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return {key: item["status"] for key, item in self.items.items()}
+
+    def evidence(self, key: str) -> str:
+        return self.items[key]["evidence"]
+
+
+def checklist(server: Server, settings: dict, *args: str, env: dict | None = None) -> Checklist:
+    """Run the checklist as an operator would (-y) and read its lines (it may fail)."""
+    run = harness.run_pyinfra(server.inventory(**settings), "checklist.py", "-y", *args, env=env)
+    assert_no_traceback(run)
+    items = {}
+    for line in run.stderr.splitlines():
+        found = CHECKLIST_LINE.match(line)
+        if found:
+            status, title, key, evidence = found.groups()
+            items[key] = {"status": status, "title": title, "evidence": evidence}
+    assert items, f"the checklist printed no item:\n{run.describe()}"
+    return Checklist(run, items)
+
+
+def changed_items(before: Checklist, after: Checklist) -> dict[str, str]:
+    """The items whose status differs between two runs, with their new status."""
+    assert list(before.items) == list(after.items), "the two runs list different items"
+    return {key: status for key, status in after.statuses.items() if before.statuses[key] != status}
+
+
+def recreate_with(server: Server, service: str, override: str) -> None:
+    """Recreate one compose service with an extra compose file over the deploy's
+    configuration (a change an operator or a bad commit might make); `restore` undoes it."""
+    server.exec(f"cat > /tmp/srq-hpn-test-override.yml <<'YAML'\n{override}\nYAML")
+    files = env_file_values(server)["COMPOSE_FILE"] + ":/tmp/srq-hpn-test-override.yml"
+    server.exec(f"{COMPOSE_WITH.format(files=files)} up -d --no-deps {service}", timeout=300)
+    wait_ready(server, service)
+
+
+def restore(server: Server, service: str) -> None:
+    """Recreate a service with exactly the deploy's configuration again."""
+    server.exec(f"{COMPOSE} up -d --no-deps {service} && rm -f /tmp/srq-hpn-test-override.yml", timeout=300)
+    wait_ready(server, service)
+
+
+def wait_ready(server: Server, service: str, timeout: int = 180) -> None:
+    """Wait (bounded) until a service's container is ready, with the deploy's own program."""
+    server.exec(f"{layout.LIB_DIR}/srq-hpn-wait {timeout} {service}", timeout=timeout + 30)
+
+
+def wait_until(condition, what: str, timeout: float = 60, poll: float = 0.5) -> None:
+    """Wait until `condition()` is true, at most `timeout` seconds (then fail saying what)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f}s: {what}")
+        time.sleep(poll)

@@ -1,0 +1,74 @@
+# Checks of the guide's "Database" items (sourced by checks.sh).
+# Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy.
+
+# Database initialized with the app user: the limited role exists, with row
+# privileges only (the same check the deploy makes before it repairs a difference).
+check_app_role() {
+	local drift role
+	if ! service_running "$DB_SERVICE"; then
+		result cannot-check "the database is not running (see the containers line)"
+		return
+	fi
+	role=$(env_plain POSTGRES_APP_USER)
+	if ! drift=$("$CHECKS_DIR/srq-hpn-app-role" check 2>&1); then
+		result cannot-check "the role could not be checked: $(tail -n 1 <<<"$drift")"
+		return
+	fi
+	if [ -n "$drift" ]; then
+		result fail "$(words <<<"$drift") (the next deploy repairs it)"
+	else
+		result pass "role ${role:-of the api} logs in with POSTGRES_APP_PASSWORD; not a superuser, a member of no role, owns nothing, cannot create roles, databases, schemas or tables; row privileges (SELECT, INSERT, UPDATE, DELETE) on every table"
+	fi
+}
+
+# Set up automated backups: the backup timer, its last run, the newest backup's age.
+# Reads whatever this server has: no timer means backups are not set up here.
+check_backups() {
+	local service state outcome newest age next
+	state=$(timer_state "$BACKUP_TIMER")
+	case $state in
+	missing)
+		result not-set-up "no $BACKUP_TIMER on this server: no automated backups"
+		return
+		;;
+	ok) ;;
+	*)
+		result fail "$BACKUP_TIMER is $state: no backup will run (systemctl enable --now $BACKUP_TIMER)"
+		return
+		;;
+	esac
+	service=${BACKUP_TIMER%.timer}.service
+	outcome=$(systemctl show --value --property Result "$service" 2>/dev/null)
+	next=$(systemctl show --value --property NextElapseUSecRealtime "$BACKUP_TIMER" 2>/dev/null)
+	newest=$(find "$BACKUP_DIR" -maxdepth 2 -type f -name "$BACKUP_FILES" -printf '%T@ %p\n' 2>/dev/null |
+		sort -n | tail -n 1)
+	if [ -n "$outcome" ] && [ "$outcome" != success ]; then
+		result fail "the last run of $service failed ($outcome): journalctl -u $service"
+	elif [ -z "$newest" ]; then
+		result warn "$BACKUP_TIMER is enabled (next run: ${next:-unknown}); no backup in $BACKUP_DIR yet"
+	else
+		age=$(($(date +%s) - ${newest%%.*}))
+		if [ "$age" -gt $((BACKUP_MAX_AGE_HOURS * 3600)) ]; then
+			result fail "the newest backup, $(basename "${newest#* }"), is $(in_words "$age") old (more than $BACKUP_MAX_AGE_HOURS h): the timer runs, but no new backup is written"
+		else
+			result pass "$BACKUP_TIMER enabled (next run: ${next:-unknown}); newest backup $(basename "${newest#* }"), $(in_words "$age") old"
+		fi
+	fi
+}
+
+# Tested restoring from backup (quarterly): the last restore drill's record.
+check_restore_drill() {
+	local age
+	if [ ! -f "$DRILL_RECORD" ]; then
+		result not-set-up "no restore drill recorded on this server ($DRILL_RECORD)"
+		return
+	fi
+	age=$(($(date +%s) - $(stat -c %Y "$DRILL_RECORD")))
+	if grep -Eq '"ok"[[:space:]]*:[[:space:]]*false' "$DRILL_RECORD"; then
+		result fail "the last restore drill, $(in_words "$age") ago, failed: see $DRILL_RECORD"
+	elif [ "$age" -gt $((DRILL_MAX_AGE_DAYS * 86400)) ]; then
+		result warn "the last restore drill passed $(in_words "$age") ago: more than $DRILL_MAX_AGE_DAYS days (test restoring quarterly)"
+	else
+		result pass "the last restore drill passed $(in_words "$age") ago"
+	fi
+}
