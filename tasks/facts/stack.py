@@ -20,7 +20,7 @@ class StackContainers(FactBase):
 
         {
             "db": {
-                "name": "srq-hpn-db", "state": "running", "health": "healthy",
+                "name": "srq-hpn-db", "state": "running", "exit_code": 0, "health": "healthy",
                 "started_at": "2026-11-27T19:01:02.123Z", "image": "sha256:...",
                 "config_hash": "…", "expected_hash": "…", "image_current": True,
             },
@@ -35,7 +35,7 @@ class StackContainers(FactBase):
         labels = f"--filter label=com.docker.compose.project={shlex.quote(project)} --filter label=com.docker.compose.oneoff=False"
         inspect_format = (
             'container {{index .Config.Labels "com.docker.compose.service"}} {{.Name}} '
-            "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
+            "{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
             '{{.State.StartedAt}} {{.Image}} {{.Config.Image}} '
             '{{index .Config.Labels "com.docker.compose.config-hash"}}'
         )
@@ -58,16 +58,17 @@ class StackContainers(FactBase):
                 expected[fields[0]] = fields[1]
             elif kind == "image" and len(fields) == 2:
                 images[fields[0]] = fields[1]
-            elif kind == "container" and len(fields) >= 7:
-                service, name, state, health, started_at, image, config_image = fields[:7]
+            elif kind == "container" and len(fields) >= 8:
+                service, name, state, exit_code, health, started_at, image, config_image = fields[:8]
                 containers[service] = {
                     "name": name.lstrip("/"),
                     "state": state,
+                    "exit_code": int(exit_code) if exit_code.lstrip("-").isdigit() else None,
                     "health": health,
                     "started_at": started_at,
                     "image": image,
                     "config_image": config_image,
-                    "config_hash": fields[7] if len(fields) > 7 else "",
+                    "config_hash": fields[8] if len(fields) > 8 else "",
                 }
         for service, info in containers.items():
             info["expected_hash"] = expected.get(service, "")

@@ -14,6 +14,11 @@ from tasks.remote import executing, fail
 from tasks.runtime import learnt
 
 
+def finished_job(service: str, info: dict) -> bool:
+    """A one-shot service of the app's own that ran and exited 0 (not one of the guide's)."""
+    return service not in layout.SERVICES and info.get("state") == "exited" and info.get("exit_code") == 0
+
+
 def stale_services(containers: dict, services: list[str]) -> dict[str, str]:
     """Which of ``services`` need `docker compose up`, and why (pure; unit-tested)."""
     stale = {}
@@ -21,7 +26,7 @@ def stale_services(containers: dict, services: list[str]) -> dict[str, str]:
         info = containers.get(service)
         if not info or info.get("state") == "missing":
             stale[service] = "not created"
-        elif info["state"] != "running":
+        elif info["state"] != "running" and not finished_job(service, info):
             stale[service] = info["state"]
         elif info.get("expected_hash") and info.get("config_hash") != info["expected_hash"]:
             stale[service] = "configuration changed"

@@ -60,13 +60,22 @@ log_tail() {
 # healthcheck, an HTTP answer on its upstream port, or else simply running.
 # The database must also accept TCP connections (not only its init-time socket).
 probe() {
-	local container=$1 service=$2 state health port address
-	read -r state health < <(docker inspect --format \
-		'{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$container" 2>/dev/null) ||
-		return 2
+	local container=$1 service=$2 state health code port address
+	read -r state health code < <(docker inspect --format \
+		'{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' \
+		"$container" 2>/dev/null) || return 2
 	case $state in
 	running) ;;
 	created | restarting) return 1 ;;
+	exited)
+		# A one-shot service of the app's own (a job that ran and finished) is done;
+		# the stack's long-running services never are.
+		if [ "$code" = 0 ] && [ "$service" != "$DB_SERVICE" ] && [ "$service" != "$CADDY_SERVICE" ] &&
+			! upstream_port "$service" >/dev/null; then
+			return 0
+		fi
+		return 2
+		;;
 	*) return 2 ;;
 	esac
 	if [ "$service" = "$DB_SERVICE" ]; then
@@ -88,29 +97,30 @@ probe() {
 	return 0
 }
 
-# wait_ready CONTAINER SERVICE TIMEOUT: 0 when ready; otherwise reports why, with the
-# container's last log lines, and returns 1.
+# wait_ready CONTAINER SERVICE TIMEOUT [WHAT]: 0 when ready; otherwise reports why, with
+# the container's last log lines, and returns 1. WHAT names it in messages (the service).
 wait_ready() {
 	local container=$1 service=$2 timeout=$3 started=$SECONDS last=0 name state
 	name=$(container_name "$container")
+	local service_label=${4:-$service}
 	while true; do
 		if probe "$container" "$service"; then
-			say "$service ($name) is ready after $((SECONDS - started))s"
+			say "$service_label ($name) is ready after $((SECONDS - started))s"
 			return 0
 		elif [ $? -eq 2 ]; then
 			state=$(docker inspect --format '{{.State.Status}} (exit code {{.State.ExitCode}})' "$container" 2>/dev/null || echo removed)
-			warn "$service ($name) stopped: $state. Its last log lines:"
+			warn "$service_label ($name) stopped: $state. Its last log lines:"
 			log_tail "$container" >&2
 			return 1
 		fi
 		if [ $((SECONDS - started)) -ge "$timeout" ]; then
 			state=$(docker inspect --format '{{.State.Status}}, health {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$container" 2>/dev/null || echo removed)
-			warn "$service ($name) is not ready after ${timeout}s ($state). Its last log lines:"
+			warn "$service_label ($name) is not ready after ${timeout}s ($state). Its last log lines:"
 			log_tail "$container" >&2
 			return 1
 		fi
 		if [ $((SECONDS - last)) -ge 5 ] && [ $((SECONDS - started)) -gt 0 ]; then
-			say "waiting for $service ($name): $((SECONDS - started))s of ${timeout}s"
+			say "waiting for $service_label ($name): $((SECONDS - started))s of ${timeout}s"
 			last=$SECONDS
 		fi
 		sleep 0.25

@@ -17,10 +17,13 @@ def running(hash_="h1", image_current=True):
 
 def test_stale_services():
     containers = {"db": running(), "api": running("old"), "web": running(image_current=False),
-                  "caddy": {"state": "exited", "config_hash": "h1", "expected_hash": "h1"}}
+                  "caddy": {"state": "exited", "exit_code": 0, "config_hash": "h1", "expected_hash": "h1"},
+                  "seed": {**running(), "state": "exited", "exit_code": 0},
+                  "job": {**running(), "state": "exited", "exit_code": 3}}
     assert stale_services(containers, ["db"]) == {}
-    assert stale_services(containers, ["db", "api", "web", "caddy", "x"]) == {
-        "api": "configuration changed", "web": "image changed", "caddy": "exited", "x": "not created"}
+    assert stale_services(containers, ["db", "api", "web", "caddy", "x", "seed", "job"]) == {
+        "api": "configuration changed", "web": "image changed", "caddy": "exited", "x": "not created",
+        "job": "exited"}  # a job of the app's own that finished well is done; the guide's services are not
 
 
 def test_rollout_order_upstreams_first_caddy_last():
@@ -33,8 +36,8 @@ def test_stack_containers_fact_parsing():
         "expected db abc",
         "expected api def",
         "expected worker ghi",
-        "container db /srq-hpn-db running healthy 2026-01-01T00:00:00Z sha256:1 postgres:16 abc",
-        "container api /srq-hpn-api running starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:r1 old",
+        "container db /srq-hpn-db running 0 healthy 2026-01-01T00:00:00Z sha256:1 postgres:16 abc",
+        "container api /srq-hpn-api running 0 starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:r1 old",
         "image postgres:16 sha256:1",
         "image srq-hpn-api:r1 sha256:3",
     ]
