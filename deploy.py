@@ -28,17 +28,20 @@ release_ref = source.install(deployment)
 # 6. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
 caddyfile_changed = stack_files.install(settings, env_sources, release_ref)
 
-# 7. The database first: on its data volume, started alone, ready, with the limited app role.
+# 7. The release's images start building, and the missing ones pulling, while the database starts.
+app.prepare_images(settings)
+
+# 8. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings)
 
-# 8. The release's images, then alembic upgrade head with the superuser, before the api changes.
+# 9. The release's images, then alembic upgrade head with the superuser, before the api changes.
 app.build_and_migrate(settings)
 
-# 9. Start everything (api and web swapped without downtime), then check it through Caddy.
+# 10. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, caddyfile_changed)
 
-# 10. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
+# 11. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
 monitor.install(settings)
 
-# 11. Record the release (older ones pruned), the audit line, and release the lock.
+# 12. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

@@ -10,10 +10,17 @@ from tasks.operations.database import migrated
 from tasks.settings import Settings
 
 
+def prepare_images(settings: Settings):
+    """Start building the release's images (and pulling the missing ones) while the database starts."""
+    release.prepare_images(settings)
+
+
 @deploy("Build the app and migrate the database")
 def build_and_migrate(settings: Settings):
     release.build(settings)
     migrated(
         name="Ensure the database schema is at the release's newest migration (alembic upgrade head)",
         paths=settings.paths,
+        user=settings.postgres_user,
+        database=settings.postgres_db,
     )

@@ -15,7 +15,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
 from tasks import facts
-from tasks.operations.release import Run, images_built, lock_released, locked, release_recorded, unlock
+from tasks.operations.release import Run, images_built, images_started, lock_released, locked, release_recorded, unlock
 from tasks.preflight import Deployment
 from tasks.runtime import learnt, learnt_on
 
@@ -85,6 +85,14 @@ def begin(deployment: Deployment, action: str = "deploy") -> Run:
         break_lock=settings.break_lock,
     )
     return run_
+
+
+@deploy("Prepare the release's images")
+def prepare_images(settings):
+    images_started(
+        name="Ensure the release's images are being built and the missing ones pulled (in the background)",
+        paths=settings.paths,
+    )
 
 
 @deploy("Build the release's images")

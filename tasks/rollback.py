@@ -63,7 +63,7 @@ def choose(deployment: Deployment, wanted: str | None) -> ReleaseRef:
     if target is None:
         raise RollbackError(f"rollback refused on {host.name}: {why}; nothing was changed")
     database = host.get_fact(facts.DatabaseRevision, user=settings.postgres_user, database=settings.postgres_db)
-    why = migration_problem(target, database)
+    why = migration_problem(target, database["revisions"] if database else None)
     if why:
         raise RollbackError(
             f"rollback refused on {host.name}: {why}; nothing was changed.\n"

@@ -21,6 +21,7 @@ class Learnt:
     release: str | None = None  # the release's id (image tag)
     source_revision: str | None = None  # the full upload checksum or git commit
     build_digest: str | None = None
+    images_pending: bool = False  # the release's images are being built or pulled
     caddyfile_in_container: str | None = None
     migration_before: list[str] = field(default_factory=list)
     migration_after: list[str] = field(default_factory=list)

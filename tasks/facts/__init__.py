@@ -13,7 +13,7 @@ Ask them ad hoc by these short names, e.g.::
 from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
-from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
+from tasks.facts.source import CheckoutHead, DataVolumes, FileStates, GitCheckout, TextFile, UploadedSource
 from tasks.facts.stack import (
     ContainerLogs,
     ContainerVolumes,
@@ -32,6 +32,7 @@ __all__ = [
     "ContainerLogs",
     "ContainerVolumes",
     "DataVolumes",
+    "FileStates",
     "DeployLock",
     "GitCheckout",
     "ImageLabels",

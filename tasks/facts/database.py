@@ -70,21 +70,30 @@ class MigrationState(FactBase):
 
 class DatabaseRevision(FactBase):
     """
-    Returns the alembic revision(s) recorded in the live database (``alembic_version``),
-    read with psql in the db container: ``["0002"]``; ``[]`` when the table is not there,
-    None when the database does not answer.
+    Returns the alembic revision(s) recorded in the live database (``alembic_version``)
+    and how many tables it has besides, read with psql in the db container::
+
+        {"revisions": ["0002"], "tables": 2}
+
+    ``revisions`` is ``[]`` when there is no ``alembic_version``; None when the database
+    does not answer.
     """
 
     requires_command = "docker"
 
     def command(self, container=layout.CONTAINERS[layout.DB], user="srq_hpn", database="srq_hpn"):
-        query = "SELECT version_num FROM alembic_version"
         psql = quote("docker", "exec", container, "psql", "-X", "-qtA", "-U", user, "-d", database)
-        return (f"if {psql} -c 'SELECT 1' >/dev/null 2>&1; then echo answered; "
-                f"{psql} -c {quote(query)} 2>/dev/null || true; fi")
+        tables = ("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+                  "AND tablename <> 'alembic_version'")
+        return (f"if n=$({psql} -c {quote(tables)} 2>/dev/null); then echo \"tables $n\"; "
+                f"{psql} -c {quote('SELECT version_num FROM alembic_version')} 2>/dev/null | sed 's/^/revision /'; fi")
 
     def process(self, output):
-        lines = [line.strip() for line in output if line.strip()]
-        if not lines or lines[0] != "answered":
-            return None
-        return lines[1:]
+        found = {"revisions": [], "tables": None}
+        for line in output:
+            kind, _, value = line.strip().partition(" ")
+            if kind == "tables" and value.isdigit():
+                found["tables"] = int(value)
+            elif kind == "revision" and value:
+                found["revisions"].append(value)
+        return found if found["tables"] is not None else None

@@ -179,8 +179,8 @@ class ContainerVolumes(FactBase):
 
 
 class ImageLabels(FactBase):
-    """Returns one label of each image named, or None for an image that is not there:
-    ``{"srq-hpn-api:3f2a1b9c0d11": "9c1e…"}``."""
+    """Returns one label of each image named ("" when it has none), or None for an image
+    that is not there: ``{"srq-hpn-api:3f2a1b9c0d11": "9c1e…", "postgres:16": ""}``."""
 
     requires_command = "docker"
     default = dict
@@ -188,12 +188,14 @@ class ImageLabels(FactBase):
     def command(self, images, label):
         fmt = shlex.quote(f'{{{{index .Config.Labels "{label}"}}}}')
         quoted = " ".join(shlex.quote(image) for image in images)
-        return (f"for i in {quoted}; do printf '%s %s\\n' \"$i\" "
-                f"\"$(docker image inspect --format {fmt} \"$i\" 2>/dev/null || echo '-')\"; done")
+        return (f"for i in {quoted}; do if l=$(docker image inspect --format {fmt} \"$i\" 2>/dev/null); "
+                "then printf 'present %s %s\\n' \"$i\" \"$l\"; else printf 'missing %s\\n' \"$i\"; fi; done")
 
     def process(self, output):
         labels = {}
         for line in output:
-            image, _, label = line.partition(" ")
-            labels[image] = None if label.strip() in ("-", "") else label.strip()
+            state, _, rest = line.partition(" ")
+            image, _, label = rest.partition(" ")
+            if image:
+                labels[image] = label.strip().replace("<no value>", "") if state == "present" else None
         return labels

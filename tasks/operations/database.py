@@ -7,6 +7,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from tasks import appspec, facts, layout
+from tasks.appspec import container_names
 from tasks.commands import compose, program, quote
 from tasks.remote import check, executing, fail
 from tasks.operations.services import stale_services
@@ -103,8 +104,22 @@ def app_role():
     yield StringCommand(program("srq-hpn-app-role", "apply"))
 
 
+def schema_state(record: dict | None, database: dict | None) -> str:
+    """What the live database says, before any container runs alembic (pure; unit-tested):
+    "current" (at the heads recorded for this release), "empty" (no table at all),
+    or "ask" (alembic must tell: a new release, or a schema not as recorded)."""
+    if database is None:
+        return "ask"
+    if not database["revisions"] and database["tables"] == 0:
+        return "empty"
+    heads = sorted((record or {}).get("migration_heads") or [])
+    if heads and sorted(database["revisions"]) == heads:
+        return "current"
+    return "ask"
+
+
 @operation()
-def migrated(paths: layout.Paths, before_migrating=None):
+def migrated(paths: layout.Paths, before_migrating=None, user: str = "srq_hpn", database: str = "srq_hpn"):
     """
     Ensure the database schema is at the newest migration of the release, with the
     superuser, in a one-off container of the migration service (the guide's
@@ -112,37 +127,58 @@ def migrated(paths: layout.Paths, before_migrating=None):
 
     + paths: the server's app and state directories
     + before_migrating: a function (current, heads) -> commands, run first when a
-      migration is pending (the pre-migration backup)
+      migration is pending on a database that holds data (the pre-migration backup)
+    + user/database: the superuser and database, to read ``alembic_version`` directly
 
-    On failure the deploy stops with alembic's own last lines; the running version
-    keeps serving.
+    A release already recorded at the database's revision needs no container to say
+    so; a database without any table is migrated without asking. On failure the deploy
+    stops with alembic's own last lines; the running version keeps serving.
     """
     if not executing():
         host.noop("migrations are checked when the deploy runs")
         return
-    state = host.get_fact(facts.MigrationState, app_dir=paths.app_dir)
-    if not state["ok"]:
+    state = learnt()
+    db_container = container_names(state.config)[layout.DB] if state.config else layout.CONTAINERS[layout.DB]
+    live = host.get_fact(facts.DatabaseRevision, container=db_container, user=user, database=database)
+    records = host.get_fact(facts.Releases, state_dir=paths.state_dir)["releases"]
+    record = next((r for r in records if r["release"] == state.release), None)
+    upgrade = StringCommand(
+        compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
+        + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"
+    )
+    situation = schema_state(record, live)
+    if situation == "current":
+        state.migration_before = state.migration_after = live["revisions"]
+        host.noop(f"the schema is at the release's newest migration ({', '.join(live['revisions'])})")
+        return
+    if situation == "empty":
+        host.log("Migrating an empty database (nothing to back up first)")
+        yield upgrade
+        after = host.get_fact(facts.DatabaseRevision, container=db_container, user=user, database=database)
+        state.migration_after = after["revisions"] if after else []
+        return
+    ask = host.get_fact(facts.MigrationState, app_dir=paths.app_dir)
+    if not ask["ok"]:
         yield from fail("\n".join(
             [f"Could not read the migration state (alembic current/heads in a one-off {layout.MIGRATE_SERVICE} "
              "container); its own last lines:"]
-            + [f"  | {line}" for line in state["error"]]
+            + [f"  | {line}" for line in ask["error"]]
             + ["hint: the release's image must run alembic with the superuser's URL; try on the server: "
                f"cd {paths.app_dir} && docker compose --env-file .env.production run --rm "
                f"{layout.MIGRATE_SERVICE} alembic current"]
         ))
         return
-    learnt().migration_before = state["current"]
-    learnt().migration_after = state["current"]
-    if state["at_head"]:
-        host.noop(f"the schema is at the newest migration ({', '.join(state['heads'])})")
+    state.migration_before = state.migration_after = ask["current"]
+    if ask["at_head"]:
+        host.noop(f"the schema is at the newest migration ({', '.join(ask['heads'])})")
+        state.migration_after = ask["heads"]
         return
-    host.log(f"Migrating {', '.join(state['current']) or '(empty)'} -> {', '.join(state['heads'])}")
+    host.log(f"Migrating {', '.join(ask['current']) or '(empty)'} -> {', '.join(ask['heads'])}")
     if before_migrating is not None:
-        yield from before_migrating(state["current"], state["heads"])
-    hint = ("hint: the lines above are alembic's; nothing was restarted and the running version keeps serving. "
-            "Fix the migration and deploy again.")
-    yield StringCommand(
-        compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
-        + f" || {{ echo {quote(hint)} >&2; exit 1; }}"
-    )
-    learnt().migration_after = state["heads"]
+        yield from before_migrating(ask["current"], ask["heads"])
+    yield upgrade
+    state.migration_after = ask["heads"]
+
+
+MIGRATION_HINT = ("hint: the lines above are alembic's; nothing was restarted and the running version keeps serving. "
+                  "Fix the migration and deploy again.")

@@ -13,7 +13,7 @@ from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
-from tasks.commands import compose, quote
+from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
 from tasks.runtime import learnt
 
@@ -140,12 +140,52 @@ def unlock(run_: Run, result: str, release: str | None, source_revision: str | N
     run_.locked = False
 
 
+def wanted_images(config: dict, built: list[str], release: str) -> tuple[dict[str, str], list[str]]:
+    """(the release's image of each service the app builds, the images it pulls) (pure; unit-tested)."""
+    project = config.get("name") or "srq-hpn"
+    services = config.get("services") or {}
+    own = {service: f"{project}-{service}:{release}" for service in built}
+    pulled = sorted({s["image"] for name, s in services.items() if name not in built and s.get("image")})
+    return own, pulled
+
+
+def missing_images(labels: dict, own: dict[str, str], pulled: list[str], digest: str) -> tuple[list[str], list[str]]:
+    """(services to build, images to pull) (pure; unit-tested)."""
+    return ([service for service, image in own.items() if labels.get(image) != digest],
+            [image for image in pulled if labels.get(image) is None])
+
+
+@operation()
+def images_started(paths: layout.Paths):
+    """
+    Ensure the release's images are on their way: the services the app builds, tagged
+    with the release (``<project>-<service>:<release>``) and labelled with the digest of
+    their build settings, and the missing images the app's compose file names, built and
+    pulled in the background while the database starts. Older releases' images stay
+    for rollback; an image already there is never pulled again (no surprise update).
+
+    + paths: the server's app and state directories
+    """
+    if not executing():
+        host.noop("the release's images are prepared when the deploy runs")
+        return
+    state = learnt()
+    own, pulled = wanted_images(state.config or {}, state.built, state.release)
+    labels = host.get_fact(facts.ImageLabels, images=tuple(own.values()) + tuple(pulled), label=layout.BUILD_LABEL)
+    build, pull = missing_images(labels, own, pulled, state.build_digest)
+    state.images_pending = bool(build or pull)
+    if not state.images_pending:
+        host.noop(f"the images of release {state.release} are there")
+        return
+    host.log(f"Preparing images: build {', '.join(build) or 'nothing'}; pull {', '.join(pull) or 'nothing'}")
+    yield StringCommand(program("srq-hpn-images", "start", state.release, *build))
+
+
 @operation()
 def images_built(paths: layout.Paths):
     """
-    Ensure the images of the services the app builds exist for this release, tagged
-    with it (``<project>-<service>:<release>``) and built with the current build
-    settings (a label records their digest). Older releases' images stay for rollback.
+    Ensure the release's images are ready (what ``images_started`` began); on a failure,
+    the build's or the pull's own last lines.
 
     + paths: the server's app and state directories
     """
@@ -153,15 +193,10 @@ def images_built(paths: layout.Paths):
         host.noop("the release's images are built when the deploy runs")
         return
     state = learnt()
-    project = (state.config or {}).get("name") or "srq-hpn"
-    images = {service: f"{project}-{service}:{state.release}" for service in state.built}
-    labels = host.get_fact(facts.ImageLabels, images=tuple(images.values()), label=layout.BUILD_LABEL)
-    missing = [service for service, image in images.items() if labels.get(image) != state.build_digest]
-    if not missing:
+    if not state.images_pending:
         host.noop(f"the images of release {state.release} are built")
         return
-    hint = "hint: the lines above are the build's own; the running version keeps serving. Fix the build and deploy again."
-    yield StringCommand(compose(paths.app_dir, "build", *missing) + f" || {{ echo {quote(hint)} >&2; exit 1; }}")
+    yield StringCommand(program("srq-hpn-images", "wait", state.release))
 
 
 def release_record(release: str, source: str, source_revision: str | None, commit: str | None,

@@ -157,3 +157,34 @@ def test_rollback_refuses_a_database_migrated_past_the_release():
     assert migration_problem(target, ["0002"]) is None
     assert "knows migrations up to 0002, but the database is at 0003" in migration_problem(target, ["0003"])
     assert "does not answer" in migration_problem(target, None)
+
+
+def test_schema_state_asks_alembic_only_when_the_database_cannot_tell():
+    from tasks.facts import DatabaseRevision
+    from tasks.operations.database import schema_state
+
+    live = DatabaseRevision().process(["tables 2", "revision 0002"])
+    assert live == {"revisions": ["0002"], "tables": 2}
+    assert DatabaseRevision().process([]) is None  # the database did not answer
+    record = {"release": "r1", "migration_heads": ["0002"]}
+    assert schema_state(record, live) == "current"
+    assert schema_state(None, live) == "ask"  # a new release: its code may bring migrations
+    assert schema_state({"migration_heads": ["0003"]}, live) == "ask"
+    assert schema_state(record, {"revisions": [], "tables": 0}) == "empty"
+    assert schema_state(record, {"revisions": [], "tables": 4}) == "ask"  # data without alembic: back it up first
+    assert schema_state(record, None) == "ask"
+
+
+def test_images_to_build_and_to_pull():
+    from tasks.facts import ImageLabels
+    from tasks.operations.release import missing_images, wanted_images
+
+    config = {"name": "srq-hpn", "services": {"api": {"build": {}}, "worker": {"build": {}},
+                                              "db": {"image": "postgres:16"}, "caddy": {"image": "caddy:2"}}}
+    own, pulled = wanted_images(config, ["api", "worker"], "r1")
+    assert own == {"api": "srq-hpn-api:r1", "worker": "srq-hpn-worker:r1"}
+    assert pulled == ["caddy:2", "postgres:16"]
+    labels = ImageLabels().process(["present srq-hpn-api:r1 d1", "present srq-hpn-worker:r1 old",
+                                    "present postgres:16 <no value>", "missing caddy:2"])
+    assert labels == {"srq-hpn-api:r1": "d1", "srq-hpn-worker:r1": "old", "postgres:16": "", "caddy:2": None}
+    assert missing_images(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
