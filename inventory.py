@@ -12,7 +12,10 @@ Groups: ``production`` and ``sandbox`` (select one with ``--limit sandbox``).
 
 import json
 import os
+import sys
 from pathlib import Path
+
+from tasks import preflight
 
 _ROOT = Path(__file__).resolve().parent
 
@@ -46,9 +49,10 @@ production = [_parse_host(h) for h in _env_hosts] + _groups.pop("production", []
 sandbox = _groups.pop("sandbox", [])
 globals().update(_groups)
 
-if not (production or sandbox or _groups):
-    import sys
+# Bad input to a deploy, rollback, restore, drill or checklist is refused before any connection.
+preflight.before_connecting(sys.argv[1:])
 
+if not (production or sandbox or _groups):
     print(
         "inventory.py: no hosts. Set SRQ_HPN_PRODUCTION_HOSTS=[user@]host[:port],... or SRQ_HPN_INVENTORY=file.json, "
         "or start the local sandbox: python -m tests.testbed.sandbox up",

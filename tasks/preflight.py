@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from pyinfra import host
+import gevent
+from pyinfra import context, host
+from pyinfra.api.state import BaseStateCallback
 from pyinfra.api.exceptions import PyinfraError
 
 from tasks import appspec, layout
@@ -66,12 +69,28 @@ def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> li
     return sources.resolve(needed).problems
 
 
-def _settings() -> tuple[Settings | None, list[str]]:
+def _settings(data: dict | None = None) -> tuple[Settings | None, list[str]]:
     """This host's settings, or None and every problem of its settings and secrets."""
-    data, environ = host.data.dict(), dict(os.environ)
+    data, environ = host.data.dict() if data is None else data, dict(os.environ)
     defaults = load_defaults()
     problems = check_settings(data, defaults, environ)
     return (None if problems else Settings.from_data(with_defaults(data, defaults))), problems
+
+
+def local_problems(data: dict, ship: bool) -> tuple[Settings | None, Upload | None, list[str]]:
+    """Everything that can be checked without the server: the settings, the secrets
+    given in the environment, and (when shipping an upload) the local checkout against
+    the app contract."""
+    settings, problems = _settings(data)
+    upload = None
+    if not problems and settings.app_source == "upload" and ship:
+        try:
+            upload = Upload.of(settings.local_source_path())
+        except (SourceError, OSError) as error:
+            problems.append(f"srq_hpn_app_local_path: {error}")
+        else:
+            problems += contract_problems(upload)
+    return settings, upload, problems
 
 
 def settings_only() -> Settings:
@@ -90,16 +109,7 @@ def check(ship: bool = True) -> Deployment:
     Runs while pyinfra collects operations, so a bad configuration stops the run
     before a single command is executed on any server.
     """
-    settings, problems = _settings()
-    upload = None
-    if not problems:
-        if settings.app_source == "upload" and ship:
-            try:
-                upload = Upload.of(settings.local_source_path())
-            except (SourceError, OSError) as error:
-                problems.append(f"srq_hpn_app_local_path: {error}")
-            else:
-                problems += contract_problems(upload)
+    settings, upload, problems = local_problems(host.data.dict(), ship)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     try:
@@ -111,3 +121,42 @@ def check(ship: bool = True) -> Deployment:
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     return Deployment(settings=settings, upload=upload, on_server=on_server)
+
+
+class _BeforeConnecting(BaseStateCallback):
+    """Checks each host's settings and local checkout before pyinfra connects to it."""
+
+    def __init__(self, ship: bool) -> None:
+        self.ship = ship
+
+    def host_before_connect(self, state, host):  # noqa: ARG002 - pyinfra passes both
+        _settings_, _upload, problems = local_problems(host.data.dict(), self.ship)
+        if problems:
+            raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}")
+
+
+# The commands (operation files) whose input is checked before any connection, and
+# whether they ship the local checkout.
+COMMANDS = {"deploy.py": True, "rollback.py": False, "drill.py": False, "restore.py": False, "checklist.py": False}
+
+
+def before_connecting(argv: list[str]) -> None:
+    """Called from inventory.py: when pyinfra runs one of this repository's commands,
+    bad input is refused before a single connection is made (facts are left alone)."""
+    commands = [COMMANDS[Path(arg).name] for arg in argv if Path(arg).name in COMMANDS]
+    if not commands or not context.ctx_state.isset():
+        return
+    state = context.ctx_state.get()
+    initialise = state.init
+
+    # pyinfra makes its list of callbacks when it initialises the state, right after
+    # loading this inventory and before connecting: the check joins the list then.
+    def init_then_check(*args, **kwargs):
+        initialise(*args, **kwargs)
+        state.add_callback_handler(_BeforeConnecting(ship=any(commands)))
+
+    state.init = init_then_check
+    # The check runs in the greenlet that would connect: its refusal is pyinfra's error
+    # message to print, not a crash for gevent to print a traceback of.
+    hub = gevent.get_hub()
+    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PreflightError,)
