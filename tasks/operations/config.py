@@ -24,6 +24,12 @@ HINT_CONFIG = (
 )
 
 
+def unreadable(what: str, answer: dict, paths: layout.Paths) -> str:
+    """A compose configuration Compose could not read: its own words, and how to see them again."""
+    return "\n".join([f"{what}; its own words:"] + [f"  | {line}" for line in answer["error"][-15:]]
+                     + [HINT_CONFIG.format(app_dir=paths.app_dir)])
+
+
 def _repo_files(app_dir: str) -> tuple[list[str], dict[str, str]]:
     """(the repository's compose files, their texts and the env example)."""
     found = host.get_fact(facts.RepoFiles, app_dir=app_dir)
@@ -132,11 +138,7 @@ def compose_layer(settings, release):
         return
     own = compose_config(paths.app_dir, compose_files)
     if not own["ok"]:
-        yield from fail("\n".join(
-            ["docker compose cannot read the app's compose file; its own words:"]
-            + [f"  | {line}" for line in own["error"][-15:]]
-            + [HINT_CONFIG.format(app_dir=paths.app_dir)]
-        ))
+        yield from fail(unreadable("docker compose cannot read the app's compose file", own, paths))
         return
     config = own["config"]
     digest = config["x-build-digest"]
@@ -169,11 +171,8 @@ def compose_layer(settings, release):
     )
     merged = compose_config(paths.app_dir)
     if not merged["ok"]:
-        yield from fail("\n".join(
-            ["docker compose cannot read the app's compose file with the deploy's layer; its own words:"]
-            + [f"  | {line}" for line in merged["error"][-15:]]
-            + [HINT_CONFIG.format(app_dir=paths.app_dir)]
-        ))
+        yield from fail(unreadable("docker compose cannot read the app's compose file with the deploy's layer",
+                                   merged, paths))
         return
     problems = appspec.exposure_problems(merged["config"], settings.postgres_publish_localhost)
     if problems:

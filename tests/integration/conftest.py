@@ -82,14 +82,19 @@ def testbed():
         harness.sweep(run_id=bed.run_id)
 
 
+def _session_server(testbed, fixture: str, suffix: str):
+    """A server kept for the whole run (its diagnostics join the report of a test using it)."""
+    server = testbed.start_server(suffix)
+    _shared[fixture] = server
+    yield server
+    _shared.pop(fixture, None)
+    server.remove()
+
+
 @pytest.fixture(scope="session")
 def server(testbed):
     """The shared server: a fresh VPS, deployed once by the `deployed` fixture."""
-    server = testbed.start_server("shared")
-    _shared["server"] = server
-    yield server
-    _shared.pop("server", None)
-    server.remove()
+    yield from _session_server(testbed, "server", "shared")
 
 
 @pytest.fixture(scope="session")
@@ -136,11 +141,7 @@ def variant_settings(testbed):
 @pytest.fixture(scope="session")
 def variant_server(testbed):
     """A server of its own for the second app."""
-    server = testbed.start_server("variant")
-    _shared["variant_server"] = server
-    yield server
-    _shared.pop("variant_server", None)
-    server.remove()
+    yield from _session_server(testbed, "variant_server", "variant")
 
 
 @pytest.fixture(scope="session")
