@@ -1,11 +1,12 @@
-"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4.
+"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4, with the
+automated backups its checklist asks for.
 
     pyinfra inventory.py deploy.py
 
 Each line below is one step, in order; each step lives in tasks/<concern>.py.
 """
 
-from tasks import app, database, docker, preflight, programs, release, secrets, source, stack, stack_files
+from tasks import app, backups, database, docker, preflight, programs, release, secrets, source, stack, stack_files
 
 # 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
 deployment = preflight.check()
@@ -30,11 +31,14 @@ caddyfile_changed = stack_files.install(settings, env_sources, release_ref)
 # 7. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings)
 
-# 8. The release's images, then alembic upgrade head with the superuser, before the api changes.
+# 8. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
+backups.schedule(settings)
+
+# 9. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
 app.build_and_migrate(settings)
 
-# 9. Start everything (api and web swapped without downtime), then check it through Caddy.
+# 10. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, caddyfile_changed)
 
-# 10. Record the release (older ones pruned), the audit line, and release the lock.
+# 11. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

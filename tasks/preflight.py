@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
-from tasks import appspec, layout
+from tasks import appspec, facts, layout
+from tasks.backup_settings import restore_problems
 from tasks.remote import RemoteError, read_private_file
 from tasks.render import parse_env_file
 from tasks.secrets import EnvSources, Passwords
-from tasks.settings import Settings, SettingsError, check_settings, load_defaults, with_defaults
+from tasks.settings import (
+    OFFSITE_PASSWORD_ENV,
+    Settings,
+    SettingsError,
+    check_settings,
+    load_defaults,
+    with_defaults,
+)
 from tasks.sourcetree import SourceError, Upload
 
 
@@ -66,6 +74,22 @@ def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> li
     return sources.resolve(needed).problems
 
 
+def server_problems(settings: Settings, environ: dict) -> list[str]:
+    """What only the server can tell about the backup settings (read-only questions)."""
+    problems = []
+    calendar = host.get_fact(facts.CalendarCheck, spec=settings.backup_schedule)
+    if not calendar["ok"]:
+        problems.append(f"backup_schedule {settings.backup_schedule!r} is not a calendar value systemd accepts: "
+                        + " ".join(calendar["error"]))
+    if settings.offsite and not environ.get(OFFSITE_PASSWORD_ENV) and not host.get_fact(facts.OffsitePassword):
+        problems.append(
+            f"{OFFSITE_PASSWORD_ENV} is required to set up the off-server copy ({settings.backup_offsite_repository}): "
+            f"export {OFFSITE_PASSWORD_ENV}=... (e.g. openssl rand -base64 32) from your secrets manager. Keep it "
+            "there: the copy is encrypted with it, and cannot be read without it"
+        )
+    return problems
+
+
 def check() -> Deployment:
     """Return this host's checked input, or stop the deploy listing every problem.
 
@@ -93,6 +117,21 @@ def check() -> Deployment:
         raise PreflightError(f"preflight failed for {host.name}: could not read the server's env file: {error}") from None
     if upload is not None:
         problems += variable_problems(settings, upload, on_server)
+    problems += server_problems(settings, environ)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     return Deployment(settings=settings, upload=upload, on_server=on_server)
+
+
+def check_command(action: str) -> Deployment:
+    """Return this host's checked input for a command other than the deploy (``drill``,
+    ``restore``), or stop listing every problem, before anything on the server changes.
+    A restore also needs the backup's name and the confirmation."""
+    data, environ = host.data.dict(), dict(os.environ)
+    defaults = load_defaults()
+    problems = check_settings(data, defaults, environ)
+    if not problems and action == "restore":
+        problems += restore_problems(with_defaults(data, defaults))
+    if problems:
+        raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
+    return Deployment(settings=Settings.from_data(with_defaults(data, defaults)), upload=None, on_server={})

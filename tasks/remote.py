@@ -51,6 +51,26 @@ def check(command: str) -> tuple[bool, list[str]]:
     return ok, list(output.stdout_lines) + list(output.stderr_lines)
 
 
+def shown(command: str):
+    """Yield a command whose output the operator sees at default verbosity (its stdout
+    line by line, its stderr in red when it fails): for server programs whose report is
+    the point (a restore drill's table, a restore's steps). Its output must hold no secret."""
+
+    def run_and_show(state, host):  # noqa: ARG001 - pyinfra passes both
+        global_arguments, _ = pop_global_arguments(state, host, {})
+        connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+        ok, output = host.run_shell_command(
+            StringCommand(command), print_output=False, print_input=False, **connector_arguments
+        )
+        for line in output.stdout_lines:
+            host.log(line)
+        for line in output.stderr_lines:
+            host.log_styled(line, fg="red" if not ok else "yellow", log_func=logger.error if not ok else logger.warning)
+        return ok
+
+    yield FunctionCommand(run_and_show, (), {})
+
+
 def read_private_file(path: str) -> str:
     """The content of a root-only file on the server ("" when it does not exist)."""
     quoted = shlex.quote(path)

@@ -7,8 +7,11 @@ Ask them ad hoc by these short names, e.g.::
     pyinfra inventory.py fact tasks.facts.StackContainers
     pyinfra inventory.py fact tasks.facts.StackHealth domain=example.com
     pyinfra inventory.py fact tasks.facts.AuditLog lines=5
+    pyinfra inventory.py fact tasks.facts.Backups
+    pyinfra inventory.py fact tasks.facts.LastDrill
 """
 
+from tasks.facts.backups import Backups, CalendarCheck, LastDrill, OffsitePassword
 from tasks.facts.database import AppRoleDrift, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
 from tasks.facts.source import CheckoutHead, DataVolumes, GitCheckout, TextFile, UploadedSource
@@ -24,6 +27,8 @@ from tasks.facts.stack import (
 __all__ = [
     "AppRoleDrift",
     "AuditLog",
+    "Backups",
+    "CalendarCheck",
     "CheckoutHead",
     "ContainerLogs",
     "ContainerVolumes",
@@ -31,7 +36,9 @@ __all__ = [
     "DeployLock",
     "GitCheckout",
     "ImageLabels",
+    "LastDrill",
     "MigrationState",
+    "OffsitePassword",
     "Releases",
     "RepoFiles",
     "StackContainers",
