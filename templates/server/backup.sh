@@ -41,12 +41,13 @@ list_backups() {
 	done | LC_ALL=C sort
 }
 
-# retention_plan DIR DAILY WEEKLY MONTHLY: "keep NAME WHY" or "remove NAME" for each
-# complete backup of DIR, newest first. As restic's --keep-daily/weekly/monthly: the
-# newest backup of each of the last N days (weeks, months) that have one; the newest
-# backup is always kept.
+# retention_plan DIR DAILY WEEKLY MONTHLY [NOW]: "keep NAME WHY" or "remove NAME" for
+# each complete backup of DIR, newest first. As restic's --keep-daily/weekly/monthly:
+# the newest backup of each of the last N days (weeks, months) that have one. The
+# newest backup is always kept, and so is a labelled one (taken before a migration or
+# a restore) for DAILY days after it was taken (NOW: seconds since the epoch).
 retention_plan() {
-	local dir=$1 daily=$2 weekly=$3 monthly=$4
+	local dir=$1 daily=$2 weekly=$3 monthly=$4 now=${5:-$(date -u +%s)}
 	local -a names
 	mapfile -t names < <(list_backups "$dir" | LC_ALL=C sort -r)
 	local name epoch day week month
@@ -77,6 +78,9 @@ retention_plan() {
 			months=$((months + 1))
 			last_month=$month
 		fi
+		if [ "${#name}" -gt 24 ] && [ $((now - epoch)) -lt $((daily * 86400)) ]; then
+			why+=(labelled)
+		fi
 		if [ ${#why[@]} -gt 0 ]; then
 			echo "keep $name $(IFS=,; echo "${why[*]}")"
 		else
@@ -85,14 +89,14 @@ retention_plan() {
 	done
 }
 
-# prune DIR DAILY WEEKLY MONTHLY: remove the complete backups the plan does not keep,
+# prune DIR DAILY WEEKLY MONTHLY [NOW]: remove the complete backups the plan does not keep,
 # and temporary directories left by runs that died (the caller holds the backup lock).
 prune() {
 	local dir=$1 action name _why
 	while read -r action name _why; do
 		if [ "$action" = remove ]; then
 			rm -rf -- "${dir:?}/$name"
-			say "removed $name (retention: ${2} daily, ${3} weekly, ${4} monthly)"
+			say "removed $name (retention: $2 daily, $3 weekly, $4 monthly)"
 		fi
 	done < <(retention_plan "$@")
 	for name in "$dir"/.incomplete-srq-hpn-*; do
