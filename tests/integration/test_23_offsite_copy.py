@@ -48,7 +48,8 @@ def test_backups_are_copied_off_the_server_and_drill_from_there(fresh_server, te
     # Encrypted: without the password the repository does not open.
     code, output = server.exec(
         f"printf wrong-password > /tmp/wrong && RESTIC_PASSWORD_FILE=/tmp/wrong restic -r {repository} "
-        "-o 'sftp.command=ssh -F /etc/srq-hpn/backup/ssh_config srq-hpn-offsite -s sftp' snapshots; rm -f /tmp/wrong",
+        "-o 'sftp.command=ssh -F /etc/srq-hpn/backup/ssh_config srq-hpn-offsite -s sftp' snapshots; "
+        "code=$?; rm -f /tmp/wrong; exit $code",
         check=False)
     assert code != 0 and "wrong password" in output
 
