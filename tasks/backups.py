@@ -39,7 +39,8 @@ def schedule(settings: Settings):
     missing = [p for p in wanted if p not in host.get_fact(DebPackages)]
     if missing:
         apt.update(name="Update apt's package lists")
-        apt.packages(name=f"Ensure {', '.join(missing)} are installed", packages=missing, no_recommends=True)
+        apt.packages(name=f"Ensure {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} installed",
+                     packages=missing, no_recommends=True)
     if settings.offsite:
         offsite(settings)
     changed = {

@@ -134,4 +134,22 @@ def check_command(action: str) -> Deployment:
         problems += restore_problems(with_defaults(data, defaults))
     if problems:
         raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
-    return Deployment(settings=Settings.from_data(with_defaults(data, defaults)), upload=None, on_server={})
+    settings = Settings.from_data(with_defaults(data, defaults))
+    wanted = settings.restore_backup if action == "restore" else settings.drill_backup
+    if wanted and (action == "restore" or settings.drill_from == "local"):
+        problems += backup_problems(settings, wanted, complete=action == "restore")
+    if problems:
+        raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
+    return Deployment(settings=settings, upload=None, on_server={})
+
+
+def backup_problems(settings: Settings, name: str, complete: bool) -> list[str]:
+    """Whether the server has a backup of that name (a complete one, if asked; read-only)."""
+    found = {backup["name"]: backup for backup in host.get_fact(facts.Backups, backup_dir=settings.backups_dir)["backups"]}
+    if name not in found:
+        newest = ", ".join(sorted(found)[-3:]) or "none"
+        return [f"there is no backup {name} in {settings.backups_dir} (the newest: {newest}; "
+                "pyinfra inventory.py fact tasks.facts.Backups lists them)"]
+    if complete and not found[name]["verified"]:
+        return [f"backup {name} is incomplete: its files differ from its manifest (drill it to see how)"]
+    return []

@@ -1,5 +1,5 @@
 """Facts about a server running the srq-hpn stack, by domain (stack, database,
-source, release), as pyinfra splits its own facts.
+source, release, backups), as pyinfra splits its own facts.
 
 Each fact is read-only and prints nothing secret, so it is safe at any verbosity.
 Ask them ad hoc by these short names, e.g.::
