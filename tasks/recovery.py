@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from tasks import stack
 from tasks.operations.database import app_role, migrated
 from tasks.operations.recovery import drilled, maintenance_page, restored, stack_known
-from tasks.operations.services import rolled_out, stack_answers
+from tasks.operations.services import rolled_out
 from tasks.settings import Settings
 
 
@@ -41,10 +42,4 @@ def bring_back(settings: Settings):
     )
     rolled_out(name="Ensure every service runs again", paths=settings.paths)
     maintenance_page(name="Ensure the maintenance page is off", on=False)
-    if settings.verify:
-        stack_answers(
-            name=f"Ensure https://{settings.domain}/ and /api/* answer through Caddy",
-            domain=settings.domain,
-            tls_internal=settings.caddy_tls == "internal",
-            timeout=settings.verify_timeout,
-        )
+    stack.checked_through_caddy(settings)
