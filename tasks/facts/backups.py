@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from datetime import datetime, timezone
 
 from pyinfra.api import FactBase
 
@@ -103,8 +104,6 @@ def _backup(name: str, sizes_text: str, manifest_text: str, now: int | None) -> 
 
 
 def _epoch(text) -> int | None:
-    from datetime import datetime, timezone
-
     try:
         return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
     except (TypeError, ValueError):

@@ -69,7 +69,7 @@ def restored(backup: str):
     yield from shown(program("srq-hpn-restore", backup))
 
 
-@operation()
+@operation(is_idempotent=False)
 def maintenance_page(on: bool):
     """
     Ensure Caddy's maintenance page (503 with Retry-After, for every request) is on

@@ -200,9 +200,11 @@ roles_missing_only() {
 	grep -vxF -f <(printf '%s\n' "$existing") || true
 }
 
-# restic_repo ARGS...: restic on the off-server copy (password from its 0600 file).
+# restic_repo ARGS...: restic on the off-server copy (password from its 0600 file,
+# whatever the caller's environment says).
 restic_repo() {
-	RESTIC_REPOSITORY="$OFFSITE_REPOSITORY" RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$OFFSITE_PASSWORD_FILE}" \
+	env -u RESTIC_PASSWORD -u RESTIC_PASSWORD_COMMAND \
+		RESTIC_REPOSITORY="$OFFSITE_REPOSITORY" RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$OFFSITE_PASSWORD_FILE}" \
 		RESTIC_CACHE_DIR=/var/cache/srq-hpn-restic TZ=UTC \
 		restic -o "sftp.command=ssh -F $OFFSITE_SSH_CONFIG $OFFSITE_SSH_HOST -s sftp" "$@"
 }
