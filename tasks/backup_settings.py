@@ -3,6 +3,7 @@ restore drill and the restore: their rules (pure code, unit-tested)."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ def check_backups(merged: dict) -> list[str]:
         if not key_path:
             problems.append("backup_offsite_ssh_key is required with backup_offsite_repository: the local path of "
                             "the SSH key that logs in to the backup host")
-        elif not Path(key_path).expanduser().is_file():
+        elif not Path(key_path).expanduser().is_file() or not os.access(Path(key_path).expanduser(), os.R_OK):
             problems.append(f"backup_offsite_ssh_key {key_path!r} is not a readable file")
     host_key = merged["backup_offsite_host_key"]
     if host_key and (len(host_key.split()) < 3 or not host_key.isprintable()):
