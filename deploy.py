@@ -1,12 +1,12 @@
-"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4, and the
-monitoring its Production Checklist asks for.
+"""The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4, with the
+automated backups and the monitoring its Production Checklist asks for.
 
     pyinfra inventory.py deploy.py
 
 Each line below is one step, in order; each step lives in tasks/<concern>.py.
 """
 
-from tasks import app, database, docker, monitor, preflight, programs, release, secrets, source, stack, stack_files
+from tasks import app, backups, database, docker, monitor, preflight, programs, release, secrets, source, stack, stack_files
 
 # 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
 deployment = preflight.check()
@@ -34,14 +34,17 @@ app.prepare_images(settings)
 # 8. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings)
 
-# 9. The release's images, then alembic upgrade head with the superuser, before the api changes.
+# 9. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
+backups.schedule(settings)
+
+# 10. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
 app.build_and_migrate(settings)
 
-# 10. Start everything (api and web swapped without downtime), then check it through Caddy.
+# 11. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, caddyfile_changed)
 
-# 11. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
+# 12. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
 monitor.install(settings)
 
-# 12. Record the release (older ones pruned), the audit line, and release the lock.
+# 13. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

@@ -5,8 +5,8 @@
 #
 # Secrets are NOT settings: POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD come from
 # the operator's environment, else from the server, else they are generated once;
-# any other secret the app's compose file needs comes from the operator's
-# environment, else from the server.
+# any other secret the app's compose file needs, and RESTIC_PASSWORD (the off-server
+# copy's), come from the operator's environment, else from the server.
 
 # --- Site --------------------------------------------------------------------
 
@@ -89,6 +89,54 @@ postgres_publish_localhost = True
 
 # Seconds to wait for the database to accept connections.
 postgres_healthy_timeout = 180
+
+# --- Backups -----------------------------------------------------------------
+
+# Where the server keeps its backups (a directory each: the pg_dump, the roles, a
+# manifest; 0700 root, files 0600), and when the backup timer runs (a systemd
+# OnCalendar value: "daily", "*-*-* 03:15:00", ...). A backup is also taken before
+# every migration, and before every restore.
+backup_dir = "/var/backups/srq-hpn"
+backup_schedule = "daily"
+
+# Retention, as restic's --keep-*: the newest backup of each of the last N days,
+# weeks and months that have one. Only backups the deploy wrote are removed, and
+# never the newest.
+backup_keep_daily = 7
+backup_keep_weekly = 4
+backup_keep_monthly = 6
+
+# Off-server copy with restic over SFTP, encrypted with RESTIC_PASSWORD (a secret
+# from the operator's environment, required the first time). Empty: no copy.
+# e.g. "sftp:backup@backup.example.com:/srv/restic/srq-hpn"
+#  or "sftp://backup@backup.example.com:2222//srv/restic/srq-hpn"
+backup_offsite_repository = ""
+# Local path of the SSH key that logs in to that host (installed on the server, 0600).
+backup_offsite_ssh_key = ""
+# That host's key as a known_hosts line ("host ssh-ed25519 AAAA..."); empty: the
+# key it shows on the first connection is trusted and kept.
+backup_offsite_host_key = ""
+# How much of the copy's data `restic check --read-data-subset` reads before a
+# drill from it ("10%", "1/5", "500M").
+backup_offsite_check_subset = "10%"
+
+# --- Restore drill and restore: one-shot, given with --data ----------------------
+
+# drill.py: which backup (empty: the newest), and from where: "local" (the server's
+# backup directory) or "offsite" (the restic copy).
+drill_backup = ""
+drill_from = "local"
+
+# restore.py: which backup, and the confirmation that it may replace the database:
+# the domain or the database's name (rollback.py's restore_backup option asks for it too).
+restore_backup = ""
+restore_confirm = ""
+
+# rollback.py: the release to go back to (empty: the one before the current one), and
+# whether to restore the newest backup taken at that release's schema when the database
+# was migrated since (destructive: needs restore_confirm).
+rollback_to = ""
+rollback_restore_backup = False
 
 # --- Caddy -------------------------------------------------------------------
 

@@ -1,11 +1,13 @@
-"""Step 7: the release's images, then `alembic upgrade head` with the superuser in a
-one-off container, before api and web are replaced."""
+"""Step 9: the release's images, then `alembic upgrade head` with the superuser in a
+one-off container, before api and web are replaced; when a migration is pending, a
+backup named after the revisions first (if it fails, nothing is migrated)."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
 from tasks import release
+from tasks.operations.backups import before_migrating
 from tasks.operations.database import migrated
 from tasks.settings import Settings
 
@@ -23,4 +25,5 @@ def build_and_migrate(settings: Settings):
         paths=settings.paths,
         user=settings.postgres_user,
         database=settings.postgres_db,
+        before_migrating=before_migrating,
     )

@@ -83,7 +83,8 @@ def server_values(settings: Settings) -> dict:
         "SECRETS_RECORD": paths.secrets_record,
         "BACKUP_DIR": layout.BACKUP_DIR,
         "BACKUP_TIMER": layout.BACKUP_TIMER,
-        "BACKUP_FILES": layout.BACKUP_FILES,
+        "BACKUP_FILES": layout.BACKUP_MANIFEST,  # written last: a complete backup
+        "BACKUP_PREFIX": layout.BACKUP_PREFIX,
         "BACKUP_MAX_AGE_HOURS": BACKUP_MAX_AGE_HOURS,
         "DRILL_RECORD": paths.drill_record,
         "DRILL_MAX_AGE_DAYS": DRILL_MAX_AGE_DAYS,

@@ -32,6 +32,9 @@ COMPOSE_OVERRIDES = (
     "docker-compose.override.yml",
 )
 
+# Directories that must never be the app, state or backup directory themselves.
+SYSTEM_DIRS = ("", "/etc", "/usr", "/var", "/var/lib", "/var/backups", "/root", "/home", "/opt", "/srv", "/tmp")
+
 # Defaults of the directory settings (group_data/all.py repeats them).
 APP_DIR = "/opt/srq-hpn"
 STATE_DIR = "/var/lib/srq-hpn"
@@ -48,12 +51,6 @@ MONITOR_SERVICE = "srq-hpn-monitor.service"
 MONITOR_WEBHOOK_FILE = f"{CONFIG_DIR}/monitor-webhook"
 SYSTEMD_DIR = "/etc/systemd/system"
 
-# Backups, as the checklist and the monitor read them (through deploy.env): a systemd
-# timer of this name, and custom-format dumps in the backup directory.
-BACKUP_DIR = "/var/backups/srq-hpn"
-BACKUP_TIMER = "srq-hpn-backup.timer"
-BACKUP_FILES = "*.dump"
-
 # Inside the containers.
 CADDY_CONFIG_DIR = "/etc/caddy"
 CADDY_ROOT_CA = "/data/caddy/pki/authorities/local/root.crt"
@@ -62,6 +59,32 @@ PGDATA_PREFIX = "/var/lib/postgresql"
 # Labels the deploy puts on what it builds.
 BUILD_LABEL = "org.srq-hpn.build"
 RELEASE_LABEL = "org.srq-hpn.release"
+
+# Backups (see templates/server/srq-hpn-backup): one directory per backup, named
+# srq-hpn-<UTC time>[-<label>], holding the dump, the roles and a manifest.
+BACKUP_DIR = "/var/backups/srq-hpn"
+BACKUP_PREFIX = "srq-hpn-"
+BACKUP_NAME_PATTERN = r"^srq-hpn-[0-9]{8}T[0-9]{6}Z(-[A-Za-z0-9._+-]{1,80})?$"
+BACKUP_FILES = ("db.dump", "globals.sql")
+BACKUP_MANIFEST = "manifest.json"
+BACKUP_SERVICE = "srq-hpn-backup.service"
+BACKUP_TIMER = "srq-hpn-backup.timer"
+SYSTEMD_DIR = "/etc/systemd/system"
+# A backup older than this (hours) means the schedule is not working.
+BACKUP_STALE_HOURS = 26
+# The off-server copy's files on the server (root only): the restic repository's
+# password, the SSH client configuration and known hosts, and the SSH key.
+OFFSITE_CONFIG_DIR = "/etc/srq-hpn/backup"
+OFFSITE_PASSWORD_FILE = f"{OFFSITE_CONFIG_DIR}/restic-password"
+OFFSITE_SSH_CONFIG = f"{OFFSITE_CONFIG_DIR}/ssh_config"
+OFFSITE_KNOWN_HOSTS = f"{OFFSITE_CONFIG_DIR}/known_hosts"
+OFFSITE_SSH_KEY = "/root/.ssh/srq-hpn-backup-key"
+OFFSITE_SSH_HOST = "srq-hpn-offsite"  # the Host entry of that SSH configuration
+# Restore drills run in a scratch database container labelled so.
+DRILL_LABEL = "org.srq-hpn.drill"
+# While a restore runs, Caddy answers 503 with Retry-After when this file exists
+# (in Caddy's data volume, which the caddy image always has).
+MAINTENANCE_FLAG = "/data/srq-hpn-maintenance"
 
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).
@@ -121,13 +144,23 @@ class Paths:
 
     @property
     def drill_record(self) -> str:
-        """The last restore drill's result (JSON with "ok"), written when a drill runs."""
-        return f"{self.state_dir}/restore-drill.json"
+        """The last restore drill's result (JSON with "result": "passed" or "failed")."""
+        return f"{self.drills}/last.json"
 
     @property
     def monitor_dir(self) -> str:
         """What the monitor last told the webhook about each item, and its last run."""
         return f"{self.state_dir}/monitor"
+
+    @property
+    def drills(self) -> str:
+        """Restore drill records: last.json and history.jsonl."""
+        return f"{self.state_dir}/drills"
+
+    @property
+    def offsite_record(self) -> str:
+        """The off-server repository the deploy set up (its address, no secret)."""
+        return f"{self.state_dir}/offsite-repository"
 
     @property
     def db_volume_record(self) -> str:

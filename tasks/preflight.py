@@ -19,11 +19,19 @@ from pyinfra import context, host
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.api.exceptions import PyinfraError
 
-from tasks import appspec, layout
+from tasks import appspec, facts, layout
+from tasks.backup_settings import restore_problems
 from tasks.remote import RemoteError, read_private_file
 from tasks.render import parse_env_file
 from tasks.secrets import EnvSources, Passwords
-from tasks.settings import Settings, SettingsError, check_settings, load_defaults, with_defaults
+from tasks.settings import (
+    OFFSITE_PASSWORD_ENV,
+    Settings,
+    SettingsError,
+    check_settings,
+    load_defaults,
+    with_defaults,
+)
 from tasks.sourcetree import SourceError, Upload
 
 
@@ -67,6 +75,22 @@ def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> li
         return []  # reported by contract_problems
     sources = EnvSources(settings=settings, passwords=Passwords("-", "-"), on_server=on_server)
     return sources.resolve(needed).problems
+
+
+def server_problems(settings: Settings, environ: dict) -> list[str]:
+    """What only the server can tell about the backup settings (read-only questions)."""
+    problems = []
+    calendar = host.get_fact(facts.CalendarCheck, spec=settings.backup_schedule)
+    if not calendar["ok"]:
+        problems.append(f"backup_schedule {settings.backup_schedule!r} is not a calendar value systemd accepts: "
+                        + " ".join(calendar["error"]))
+    if settings.offsite and not environ.get(OFFSITE_PASSWORD_ENV) and not host.get_fact(facts.OffsitePassword):
+        problems.append(
+            f"{OFFSITE_PASSWORD_ENV} is required to set up the off-server copy ({settings.backup_offsite_repository}): "
+            f"export {OFFSITE_PASSWORD_ENV}=... (e.g. openssl rand -base64 32) from your secrets manager. Keep it "
+            "there: the copy is encrypted with it, and cannot be read without it"
+        )
+    return problems
 
 
 def _settings(data: dict | None = None) -> tuple[Settings | None, list[str]]:
@@ -118,6 +142,7 @@ def check(ship: bool = True) -> Deployment:
         raise PreflightError(f"preflight failed for {host.name}: could not read the server's env file: {error}") from None
     if upload is not None:
         problems += variable_problems(settings, upload, on_server)
+    problems += server_problems(settings, dict(os.environ))
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     return Deployment(settings=settings, upload=upload, on_server=on_server)
@@ -160,3 +185,33 @@ def before_connecting(argv: list[str]) -> None:
     # message to print, not a crash for gevent to print a traceback of.
     hub = gevent.get_hub()
     hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PreflightError,)
+
+
+def check_command(action: str) -> Deployment:
+    """Return this host's checked input for a command other than the deploy (``drill``,
+    ``restore``), or stop listing every problem, before anything on the server changes.
+    A restore also needs the backup's name and the confirmation."""
+    data = host.data.dict()
+    settings, problems = _settings(data)
+    if not problems and action == "restore":
+        problems += restore_problems(with_defaults(data, load_defaults()))
+    if problems:
+        raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
+    wanted = settings.restore_backup if action == "restore" else settings.drill_backup
+    if wanted and (action == "restore" or settings.drill_from == "local"):
+        problems += backup_problems(settings, wanted, complete=action == "restore")
+    if problems:
+        raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
+    return Deployment(settings=settings, upload=None, on_server={})
+
+
+def backup_problems(settings: Settings, name: str, complete: bool) -> list[str]:
+    """Whether the server has a backup of that name (a complete one, if asked; read-only)."""
+    found = {backup["name"]: backup for backup in host.get_fact(facts.Backups, backup_dir=settings.backups_dir)["backups"]}
+    if name not in found:
+        newest = ", ".join(sorted(found)[-3:]) or "none"
+        return [f"there is no backup {name} in {settings.backups_dir} (the newest: {newest}; "
+                "pyinfra inventory.py fact tasks.facts.Backups lists them)"]
+    if complete and not found[name]["verified"]:
+        return [f"backup {name} is incomplete: its files differ from its manifest (drill it to see how)"]
+    return []

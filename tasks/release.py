@@ -70,12 +70,13 @@ _callback = _AuditAndUnlockOnFailure()
 
 
 @deploy("Take the deploy lock")
-def begin(deployment: Deployment, action: str = "deploy") -> Run:
-    """Take the server's deploy lock before anything changes; returns the run."""
+def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = None) -> Run:
+    """Take the server's deploy lock before anything changes; returns the run
+    (``detail``: what else its audit line records)."""
     if _callback not in state.callback_handlers:
         state.add_callback_handler(_callback)
     settings = deployment.settings
-    run_ = Run(action=action, operator=operator(), paths=settings.paths)
+    run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}))
     _runs[host.name] = run_
     locked(
         name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)",
@@ -114,4 +115,9 @@ def finish(run_: Run, deployment: Deployment):
         commit=upload.commit if upload else None,
         keep=settings.releases_kept,
     )
+    lock_released(name="Ensure the audit log has this run's line and the lock is released", run_=run_)
+
+
+@deploy("Release the lock")
+def end(run_: Run):
     lock_released(name="Ensure the audit log has this run's line and the lock is released", run_=run_)

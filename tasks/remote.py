@@ -25,15 +25,20 @@ def executing() -> bool:
     return bool(host.state.is_executing)
 
 
+def _quietly(state, target, command: str):
+    """Run a shell command on ``target`` now (with this run's connector arguments, e.g.
+    sudo), printing neither it nor its output: (ok, output)."""
+    global_arguments, _ = pop_global_arguments(state, target, {})
+    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+    return target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
+                                    **connector_arguments)
+
+
 def run(command: str, *, secret_output: bool = False) -> list[str]:
     """Run a shell command on the server now, without printing it or its output;
     return its stdout lines. Raises RemoteError with its stderr (unless the output
     is secret) when it fails."""
-    global_arguments, _ = pop_global_arguments(host.state, host, {})
-    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
-    ok, output = host.run_shell_command(
-        StringCommand(command), print_output=False, print_input=False, **connector_arguments
-    )
+    ok, output = _quietly(host.state, host, command)
     if not ok:
         detail = "(output withheld: it may hold secrets)" if secret_output else "\n".join(output.stderr_lines[-20:])
         raise RemoteError(f"`{command.split(' ', 1)[0]} ...` failed on {host.name}: {detail}")
@@ -43,12 +48,24 @@ def run(command: str, *, secret_output: bool = False) -> list[str]:
 def check(command: str) -> tuple[bool, list[str]]:
     """Run a read-only check on the server now, without printing it; return whether
     it passed and its output (stdout, then stderr), for the operator when it did not."""
-    global_arguments, _ = pop_global_arguments(host.state, host, {})
-    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
-    ok, output = host.run_shell_command(
-        StringCommand(command), print_output=False, print_input=False, **connector_arguments
-    )
+    ok, output = _quietly(host.state, host, command)
     return ok, list(output.stdout_lines) + list(output.stderr_lines)
+
+
+def shown(command: str):
+    """Yield a command whose output the operator sees at default verbosity (its stdout
+    line by line, its stderr in red when it fails): for server programs whose report is
+    the point (a restore drill's table, a restore's steps). Its output must hold no secret."""
+
+    def run_and_show(state, host):  # pyinfra passes both
+        ok, output = _quietly(state, host, command)
+        for line in output.stdout_lines:
+            host.log(line)
+        for line in output.stderr_lines:
+            host.log_styled(line, fg="red" if not ok else "yellow", log_func=logger.error if not ok else logger.warning)
+        return ok
+
+    yield FunctionCommand(run_and_show, (), {})
 
 
 def read_private_file(path: str) -> str:

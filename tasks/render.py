@@ -19,6 +19,9 @@ MANAGED_NOTICE = "Managed by srq-hpn-deploy. Changes made here are overwritten o
 MASK = "********"
 # How long Caddy keeps trying a refused upstream, and how often (see the Caddyfile).
 TRY_DURATION, TRY_INTERVAL = "10s", "100ms"
+# What Caddy answers while a restore runs (srq-hpn-maintenance on).
+MAINTENANCE_MESSAGE = "Down for maintenance: the database is being restored. Back shortly."
+MAINTENANCE_RETRY_AFTER = 30
 
 _jinja = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -78,6 +81,10 @@ def caddyfile(settings: Settings) -> str:
         web=f"{layout.WEB}:{layout.UPSTREAMS[layout.WEB]}",
         try_duration=TRY_DURATION,
         try_interval=TRY_INTERVAL,
+        maintenance_root=layout.MAINTENANCE_FLAG.rsplit("/", 1)[0] or "/",
+        maintenance_file="/" + layout.MAINTENANCE_FLAG.rsplit("/", 1)[1],
+        maintenance_retry_after=MAINTENANCE_RETRY_AFTER,
+        maintenance_message=MAINTENANCE_MESSAGE,
     )
 
 
@@ -107,13 +114,53 @@ def deploy_env(settings: Settings) -> str:
         "DOMAIN": settings.domain,
         "DB_SERVICE": layout.DB,
         "CADDY_SERVICE": layout.CADDY,
+        "MIGRATE_SERVICE": layout.MIGRATE_SERVICE,
         "UPSTREAMS": " ".join(f"{service}:{port}" for service, port in layout.UPSTREAMS.items()),
         "READY_TIMEOUT": settings.ready_timeout,
         "DRAIN_TIMEOUT": settings.drain_timeout,
         "DB_READY_TIMEOUT": settings.postgres_healthy_timeout,
+        "DB_NAME": settings.postgres_db,
+        "DB_USER": settings.postgres_user,
+        "DB_APP_USER": settings.postgres_app_user,
+        "BACKUP_DIR": settings.backups_dir,
+        "KEEP_DAILY": settings.backup_keep_daily,
+        "KEEP_WEEKLY": settings.backup_keep_weekly,
+        "KEEP_MONTHLY": settings.backup_keep_monthly,
+        "DRILL_LABEL": layout.DRILL_LABEL,
+        "MAINTENANCE_FLAG": layout.MAINTENANCE_FLAG,
+        "OFFSITE_REPOSITORY": settings.backup_offsite_repository,
+        "OFFSITE_CHECK_SUBSET": settings.backup_offsite_check_subset,
+        "OFFSITE_PASSWORD_FILE": layout.OFFSITE_PASSWORD_FILE,
+        "OFFSITE_SSH_CONFIG": layout.OFFSITE_SSH_CONFIG,
+        "OFFSITE_SSH_HOST": layout.OFFSITE_SSH_HOST,
         **checks.server_values(settings),
     }
     return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())
+
+
+def backup_units(settings: Settings) -> dict[str, str]:
+    """The backup's systemd service and timer, by file name."""
+    context = {"lib_dir": layout.LIB_DIR, "schedule": settings.backup_schedule,
+               "offsite": bool(settings.backup_offsite_repository)}
+    return {
+        layout.BACKUP_SERVICE: render_template("systemd/srq-hpn-backup.service.j2", **context),
+        layout.BACKUP_TIMER: render_template("systemd/srq-hpn-backup.timer.j2", **context),
+    }
+
+
+def offsite_ssh_config(settings: Settings) -> str:
+    """The SSH client configuration that reaches the off-server copy's host."""
+    target = settings.offsite
+    return render_template(
+        "backup/ssh_config.j2",
+        alias=layout.OFFSITE_SSH_HOST,
+        host=target.host,
+        user=target.user,
+        port=target.port,
+        key=layout.OFFSITE_SSH_KEY,
+        known_hosts=layout.OFFSITE_KNOWN_HOSTS,
+        strict="yes" if settings.backup_offsite_host_key else "accept-new",
+    )
 
 
 def stack_env(project: str, containers: dict[str, str], caddyfile_in_container: str) -> str:

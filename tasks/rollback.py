@@ -44,6 +44,14 @@ def target_release(releases: dict, wanted: str | None) -> tuple[dict | None, str
     return target, None
 
 
+def backup_at(target: dict, backups: list[dict]) -> dict | None:
+    """The newest verified backup taken at the target release's schema: the one taken
+    right before the migration that left it behind (pure; unit-tested)."""
+    heads = sorted(target.get("migration_heads") or [])
+    fitting = [b for b in backups if b.get("verified") and sorted(b.get("revision") or []) == heads and heads]
+    return max(fitting, key=lambda b: b.get("time", ""), default=None)
+
+
 def migration_problem(target: dict, database: list[str] | None) -> str | None:
     """Why the database's schema does not fit the target release, or None (pure; unit-tested)."""
     heads = sorted(target.get("migration_heads") or [])
@@ -57,19 +65,36 @@ def migration_problem(target: dict, database: list[str] | None) -> str | None:
 
 
 @deploy("Choose the release to go back to")
-def choose(deployment: Deployment, wanted: str | None) -> ReleaseRef:
+def choose(deployment: Deployment) -> tuple[ReleaseRef, str | None]:
+    """The release to go back to, and the backup to restore first (None: the schema fits)."""
     settings = deployment.settings
-    target, why = target_release(host.get_fact(facts.Releases, state_dir=settings.paths.state_dir), wanted)
+    target, why = target_release(host.get_fact(facts.Releases, state_dir=settings.paths.state_dir),
+                                 settings.rollback_to or None)
     if target is None:
         raise RollbackError(f"rollback refused on {host.name}: {why}; nothing was changed")
     database = host.get_fact(facts.DatabaseRevision, user=settings.postgres_user, database=settings.postgres_db)
     why = migration_problem(target, database["revisions"] if database else None)
-    if why:
+    backup = None
+    if why and not settings.rollback_restore_backup:
         raise RollbackError(
             f"rollback refused on {host.name}: {why}; nothing was changed.\n"
-            "hint: roll forward instead (fix and deploy), or restore the backup taken before that migration "
-            "(see the README's Backups and restores)"
+            "hint: roll forward instead (fix and deploy), or go back with the data as it was before that migration: "
+            f"add --data rollback_restore_backup=true --data restore_confirm={settings.domain} (the newest backup "
+            "taken at that release's schema replaces the database, after a safety backup)"
         )
+    if why:
+        backup = backup_at(target, host.get_fact(facts.Backups)["backups"])
+        if backup is None:
+            raise RollbackError(f"rollback refused on {host.name}: {why}, and no verified backup at that schema "
+                                "is on this server; nothing was changed")
+        if settings.restore_confirm not in (settings.domain, settings.postgres_db):
+            raise RollbackError(
+                f"rollback refused on {host.name}: it would replace the database with backup {backup['name']} "
+                f"(taken {backup.get('time', '?')}); nothing was changed. Add --data restore_confirm={settings.domain} "
+                "to go ahead"
+            )
+        host.log(f"The database goes back to backup {backup['name']} (taken {backup.get('time', '?')}), "
+                 "after a safety backup of its current state")
     host.log(f"Rolling back to release {target['release']} (source {target.get('source_revision', '?')[:12]}, "
              f"created {target.get('created', '?')})")
-    return ReleaseRef(settings.paths.app_dir, target["source_revision"])
+    return ReleaseRef(settings.paths.app_dir, target["source_revision"]), backup["name"] if backup else None

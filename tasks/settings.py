@@ -15,13 +15,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import quote
 
-from tasks.layout import Paths
+from tasks.backup_settings import Offsite, check_backups, check_recovery, offsite_target
+from tasks.layout import SYSTEM_DIRS, Paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "group_data" / "all.py"
 
 # Host data keys under these prefixes belong to this deploy: unknown ones are typos.
-SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_", "monitor_", "checklist_")
+SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_", "backup_", "drill_", "restore_",
+                    "rollback_", "monitor_", "checklist_")
 # Settings are read as attributes without this prefix (srq_hpn_domain -> domain).
 OWN_PREFIX = "srq_hpn_"
 
@@ -29,6 +31,8 @@ OWN_PREFIX = "srq_hpn_"
 PASSWORD_ENV_VARS = ("POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD")
 WEBHOOK_ENV_VAR = "SRQ_HPN_MONITOR_WEBHOOK_URL"
 MONITOR_INTERVAL_RANGE = (10, 3600)
+# The off-server copy's repository password (restic), from the same place.
+OFFSITE_PASSWORD_ENV = "RESTIC_PASSWORD"
 
 # Values seen in guides, examples and default images: never acceptable as secrets.
 KNOWN_DEFAULT_PASSWORDS = {
@@ -53,8 +57,6 @@ APP_SOURCES = ("upload", "git")
 TLS_MODES = ("letsencrypt", "internal")
 INSTALL_METHODS = ("official", "distro")
 CADDYFILE_MODES = ("template", "repository")
-# Directories that must never be the app or state directory themselves.
-SYSTEM_DIRS = ("", "/etc", "/usr", "/var", "/var/lib", "/root", "/home", "/opt", "/srv", "/tmp")
 
 
 class SettingsError(ValueError):
@@ -122,6 +124,21 @@ class Settings:
     monitor_interval: int
     checklist_image_max_age_days: int
     checklist_password_max_age_days: int
+    backup_dir: str
+    backup_schedule: str
+    backup_keep_daily: int
+    backup_keep_weekly: int
+    backup_keep_monthly: int
+    backup_offsite_repository: str
+    backup_offsite_ssh_key: str
+    backup_offsite_host_key: str
+    backup_offsite_check_subset: str
+    drill_backup: str
+    drill_from: str
+    restore_backup: str
+    restore_confirm: str
+    rollback_to: str
+    rollback_restore_backup: bool
 
     @classmethod
     def from_data(cls, data: dict) -> Settings:
@@ -136,6 +153,15 @@ class Settings:
     @property
     def paths(self) -> Paths:
         return Paths(app_dir=self.app_dir.rstrip("/"), state_dir=self.state_dir.rstrip("/"))
+
+    @property
+    def backups_dir(self) -> str:
+        return self.backup_dir.rstrip("/")
+
+    @property
+    def offsite(self) -> "Offsite | None":
+        """The off-server copy's target, or None when it is off."""
+        return offsite_target(self.backup_offsite_repository) if self.backup_offsite_repository else None
 
     def local_source_path(self) -> Path:
         return local_path(self.app_local_path)
@@ -338,6 +364,8 @@ def check_passwords(environ: dict) -> list[str]:
         problems += check_password(name, value)
     if len(given) == 2 and given["POSTGRES_PASSWORD"] == given["POSTGRES_APP_PASSWORD"]:
         problems.append("POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD must differ")
+    if environ.get(OFFSITE_PASSWORD_ENV) is not None:
+        problems += check_password(OFFSITE_PASSWORD_ENV, environ[OFFSITE_PASSWORD_ENV])
     return problems
 
 
@@ -349,7 +377,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     if type_problems:  # the rules below need values of the right type
         return problems + type_problems
     for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker,
-                  check_monitor):
+                  check_backups, check_recovery, check_monitor):
         problems += check(merged)
     return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
 

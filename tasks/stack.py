@@ -16,6 +16,11 @@ def start_and_verify(settings: Settings, caddyfile_changed):
         paths=settings.paths,
         caddyfile_changed=caddyfile_changed,
     )
+    checked_through_caddy(settings)
+
+
+def checked_through_caddy(settings: Settings):
+    """The stack's checks through Caddy, on the server (unless ``srq_hpn_verify`` is off)."""
     if settings.verify:
         stack_answers(
             name=f"Ensure https://{settings.domain}/ and /api/* answer through Caddy",

@@ -1,5 +1,5 @@
 """Facts about a server running the srq-hpn stack, by domain (stack, database,
-source, release), as pyinfra splits its own facts.
+source, release, backups), as pyinfra splits its own facts.
 
 Each fact is read-only and prints nothing secret, so it is safe at any verbosity.
 Ask them ad hoc by these short names, e.g.::
@@ -8,8 +8,11 @@ Ask them ad hoc by these short names, e.g.::
     pyinfra inventory.py fact tasks.facts.StackHealth domain=example.com
     pyinfra inventory.py fact tasks.facts.AuditLog lines=5
     pyinfra inventory.py fact tasks.facts.Checklist
+    pyinfra inventory.py fact tasks.facts.Backups
+    pyinfra inventory.py fact tasks.facts.LastDrill
 """
 
+from tasks.facts.backups import Backups, CalendarCheck, LastDrill, OffsitePassword
 from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
@@ -26,6 +29,8 @@ from tasks.facts.stack import (
 __all__ = [
     "AppRoleDrift",
     "AuditLog",
+    "Backups",
+    "CalendarCheck",
     "Checklist",
     "CheckoutHead",
     "DatabaseRevision",
@@ -36,7 +41,9 @@ __all__ = [
     "DeployLock",
     "GitCheckout",
     "ImageLabels",
+    "LastDrill",
     "MigrationState",
+    "OffsitePassword",
     "Releases",
     "RepoFiles",
     "SecretsRecord",

@@ -33,6 +33,7 @@ class Run:
     paths: layout.Paths
     started: float = field(default_factory=time.monotonic)
     locked: bool = False
+    detail: dict = field(default_factory=dict)  # what else the audit line records (a restore's backup)
 
     def audit_record(self, result: str, release: str | None, source_revision: str | None) -> dict:
         state = learnt()
@@ -46,6 +47,7 @@ class Run:
             "migration_after": state.migration_after,
             "result": result,
             "duration_s": round(time.monotonic() - self.started, 1),
+            **self.detail,
         }
 
 

@@ -10,6 +10,8 @@
 # POSTGRES_* variables of .env.production in its environment:
 #   - `check`: prints what differs from the wanted state (nothing when all is well)
 #     and changes nothing;
+#   - `grants`: as `check`, without the passwords (a restore drill's scratch
+#     database: the role and its grants come from the backup, passwords never do);
 #   - `apply`: makes it so; safe to repeat. The deploy runs it whenever `check`
 #     reports a difference, so a volume that existed before (the postgres image then
 #     skips the repository's db/init scripts), or a repository without such a
@@ -18,7 +20,8 @@
 set -euo pipefail
 
 mode="${1:-apply}"
-: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${POSTGRES_APP_USER:?}" "${POSTGRES_APP_PASSWORD:?}"
+: "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${POSTGRES_APP_USER:?}"
+[ "$mode" = grants ] || : "${POSTGRES_APP_PASSWORD:?}"
 
 psql_admin() {
 	psql -X -q -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
@@ -34,7 +37,7 @@ password_works() {
 		-tAc 'SELECT 1' >/dev/null 2>&1
 }
 
-check() {
+grants() {
 	psql_admin -tA <<-'SQL'
 		SELECT 'role ' || :'app_user' || ' is missing'
 		WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user');
@@ -84,6 +87,10 @@ check() {
 			JOIN pg_roles r ON r.oid = m.member AND r.rolname = :'app_user';
 		\endif
 	SQL
+}
+
+check() {
+	grants
 	if ! password_works "$POSTGRES_APP_USER" "$POSTGRES_APP_PASSWORD"; then
 		echo "password of role $POSTGRES_APP_USER differs from POSTGRES_APP_PASSWORD"
 	fi
@@ -136,9 +143,10 @@ apply() {
 
 case "$mode" in
 	check) check ;;
+	grants) grants ;;
 	apply) apply ;;
 	*)
-		echo "usage: $0 [check|apply]" >&2
+		echo "usage: $0 [check|grants|apply]" >&2
 		exit 2
 		;;
 esac

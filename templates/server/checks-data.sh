@@ -40,8 +40,9 @@ check_backups() {
 	service=${BACKUP_TIMER%.timer}.service
 	outcome=$(systemctl show --value --property Result "$service" 2>/dev/null)
 	next=$(systemctl show --value --property NextElapseUSecRealtime "$BACKUP_TIMER" 2>/dev/null)
-	newest=$(find "$BACKUP_DIR" -maxdepth 2 -type f -name "$BACKUP_FILES" -printf '%T@ %p\n' 2>/dev/null |
-		sort -n | tail -n 1)
+	# A complete backup: a directory of the deploy's name holding its manifest (written last).
+	newest=$(find "$BACKUP_DIR" -mindepth 2 -maxdepth 2 -type f -path "$BACKUP_DIR/$BACKUP_PREFIX*/$BACKUP_FILES" \
+		-printf '%T@ %h\n' 2>/dev/null | sort -n | tail -n 1)
 	if [ -n "$outcome" ] && [ "$outcome" != success ]; then
 		result fail "the last run of $service failed ($outcome): journalctl -u $service"
 	elif [ -z "$newest" ]; then
@@ -64,7 +65,7 @@ check_restore_drill() {
 		return
 	fi
 	age=$(($(date +%s) - $(stat -c %Y "$DRILL_RECORD")))
-	if grep -Eq '"ok"[[:space:]]*:[[:space:]]*false' "$DRILL_RECORD"; then
+	if grep -Eq '"result"[[:space:]]*:[[:space:]]*"failed"' "$DRILL_RECORD"; then
 		result fail "the last restore drill, $(in_words "$age") ago, failed: see $DRILL_RECORD"
 	elif [ "$age" -gt $((DRILL_MAX_AGE_DAYS * 86400)) ]; then
 		result warn "the last restore drill passed $(in_words "$age") ago: more than $DRILL_MAX_AGE_DAYS days (test restoring quarterly)"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import checklist
 from tests.testbed import harness
 
 HERE = Path(__file__).resolve().parent
@@ -99,10 +100,19 @@ def server(testbed):
 
 @pytest.fixture(scope="session")
 def deployed(testbed, server):
-    """The shared server after a first, successful deploy; returns that run."""
+    """The shared server after a first, successful deploy; returns that run. The
+    checklist of that freshly deployed server is kept too (later scenarios add backups,
+    drills and more to the shared server)."""
     run = harness.run_pyinfra(server.inventory(**testbed.settings()), "deploy.py", "-y", "--json")
     assert run.returncode == 0, f"the first deploy failed:\n{run.describe()}"
+    _shared["fresh_checklist"] = checklist(server, testbed.settings())
     return run
+
+
+@pytest.fixture(scope="session")
+def fresh_checklist(deployed):
+    """The checklist of the shared server right after its first deploy."""
+    return _shared["fresh_checklist"]
 
 
 @pytest.fixture

@@ -164,3 +164,56 @@ def wait_until(condition, what: str, timeout: float = 60, poll: float = 0.5) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f}s: {what}")
         time.sleep(poll)
+
+
+# --- Backups, drills and restores ----------------------------------------------
+
+BACKUP_DIR = layout.BACKUP_DIR
+
+
+def backups(server: Server) -> list[str]:
+    """The complete backups on the server (a directory with a manifest), oldest first."""
+    _, out = server.exec(f"cd {BACKUP_DIR} 2>/dev/null && ls -1d srq-hpn-*/manifest.json 2>/dev/null || true")
+    return sorted(line.split("/", 1)[0] for line in out.split())
+
+
+def backup_dir_listing(server: Server) -> str:
+    """Everything in the backup directory, with sizes and checksums (to prove nothing changed)."""
+    _, out = server.exec(f"cd {BACKUP_DIR} && find . -type f -printf '%p %s\\n' | sort && "
+                         "find . -type f -exec sha256sum {} + | sort")
+    return out
+
+
+def manifest(server: Server, name: str) -> dict:
+    import json
+
+    _, text = server.exec(f"cat {BACKUP_DIR}/{name}/manifest.json")
+    return json.loads(text)
+
+
+def take_backup(server: Server) -> str:
+    """Run the backup unit as its timer would; returns the new backup's name."""
+    before = set(backups(server))
+    server.exec("systemctl start srq-hpn-backup.service", timeout=600)
+    (name,) = set(backups(server)) - before
+    return name
+
+
+def run_command(server: Server, settings: dict, command: str, *data: str, env: dict | None = None):
+    """Run drill.py or restore.py as an operator would (`--data key=value` for each of ``data``)."""
+    args = [arg for item in data for arg in ("--data", item)]
+    return harness.run_pyinfra(server.inventory(**settings), command, "-y", *args, env=env)
+
+
+def psql(server: Server, sql: str) -> str:
+    """One query as the superuser, in the db container (tuples only)."""
+    _, out = server.exec(["docker", "exec", layout.CONTAINERS[layout.DB], "psql", "-X", "-tA", "-U", "srq_hpn",
+                          "-d", "srq_hpn", "-c", sql])
+    return out.strip()
+
+
+def data_dump(server: Server) -> str:
+    """pg_dump --data-only of the live database (without the dump's random per-run key lines)."""
+    _, out = server.exec(["docker", "exec", layout.CONTAINERS[layout.DB], "pg_dump", "-U", "srq_hpn",
+                          "--data-only", "srq_hpn"])
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))

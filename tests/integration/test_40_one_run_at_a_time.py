@@ -116,8 +116,8 @@ def test_two_deploys_at_once_then_a_killed_upload(variant_deployed, variant_serv
     ], actions
 
 
-def test_rollback_across_a_migration_is_refused(variant_deployed, variant_server, variant_settings, variant_ca,
-                                               tmp_path):
+def test_rollback_across_a_migration_is_refused_unless_the_data_goes_back_too(
+        variant_deployed, variant_server, variant_settings, variant_ca, tmp_path):
     app = versioned(tmp_path, 20)
     (app / "apps/api/migrations/versions/5b6c7d8e9f00_note_pinned.py").write_text(
         '"""notes can be pinned"""\nfrom alembic import op\nimport sqlalchemy as sa\n\n'
@@ -130,5 +130,21 @@ def test_rollback_across_a_migration_is_refused(variant_deployed, variant_server
     assert "rollback refused" in run.output
     assert "knows migrations up to 3f2a1b9c0d11, but the database is at 5b6c7d8e9f00" in run.output
     assert "nothing was changed" in run.output
+    assert "--data rollback_restore_backup=true" in run.output
     assert harness.https_get(variant_server, "/api/version", variant_ca).json() == {"version": 20}
     assert lock_is_free(variant_server)
+
+    # With the data as it was at that release's schema: the backup taken before the migration.
+    unconfirmed = harness.run_pyinfra(variant_server.inventory(**variant_settings, rollback_restore_backup=True),
+                                      "rollback.py", "-y", env=VARIANT_ENV)
+    assert unconfirmed.returncode != 0 and "Add --data restore_confirm=srq-hpn.test" in unconfirmed.output
+    back = harness.run_pyinfra(
+        variant_server.inventory(**variant_settings, rollback_restore_backup=True, restore_confirm="srq-hpn.test"),
+        "rollback.py", "-y", env=VARIANT_ENV)
+    assert back.returncode == 0, back.describe()
+    assert "pre-migration-3f2a1b9c0d11-to-5b6c7d8e9f00" in back.output  # the backup it restored
+    assert harness.https_get(variant_server, "/api/version", variant_ca).json() == {"version": 11}
+    _, columns = variant_server.exec("docker exec srq-hpn-db psql -U srq_hpn srq_hpn -tAc "
+                                     "\"SELECT column_name FROM information_schema.columns WHERE table_name = 'notes'\"")
+    assert "pinned" not in columns.split()
+    assert audit_log(variant_server)[-1]["action"] == "rollback"

@@ -188,3 +188,17 @@ def test_images_to_build_and_to_pull():
                                     "present postgres:16 <no value>", "missing caddy:2"])
     assert labels == {"srq-hpn-api:r1": "d1", "srq-hpn-worker:r1": "old", "postgres:16": "", "caddy:2": None}
     assert missing_images(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
+
+
+def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_schema():
+    from tasks.rollback import backup_at
+
+    backups = [
+        {"name": "b1", "time": "2026-01-01T00:00:00Z", "revision": ["0002"], "verified": True},
+        {"name": "b2", "time": "2026-01-02T00:00:00Z", "revision": ["0002"], "verified": True},
+        {"name": "b3", "time": "2026-01-03T00:00:00Z", "revision": ["0002"], "verified": False},
+        {"name": "b4", "time": "2026-01-04T00:00:00Z", "revision": ["0003"], "verified": True},
+    ]
+    assert backup_at({"migration_heads": ["0002"]}, backups)["name"] == "b2"
+    assert backup_at({"migration_heads": ["0001"]}, backups) is None
+    assert backup_at({"migration_heads": []}, backups) is None

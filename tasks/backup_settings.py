@@ -1,0 +1,116 @@
+"""Settings of the backups, the off-server copy, and the one-shot settings of the
+restore drill and the restore: their rules (pure code, unit-tested)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.layout import BACKUP_NAME_PATTERN, SYSTEM_DIRS
+
+DRILL_SOURCES = ("local", "offsite")
+BACKUP_NAME_RE = re.compile(BACKUP_NAME_PATTERN)
+# sftp:user@host:/path or sftp://user@host[:port]//path (restic's two SFTP forms).
+SFTP_SHORT_RE = re.compile(r"^sftp:(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?P<path>/[A-Za-z0-9._/-]*)$")
+SFTP_URL_RE = re.compile(
+    r"^sftp://(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?/(?P<path>/[A-Za-z0-9._/-]*)$"
+)
+CHECK_SUBSET_RE = re.compile(r"^([0-9]+/[0-9]+|[0-9]+(\.[0-9]+)?%|[0-9]+[KMGT])$")
+# An OnCalendar value: what systemd accepts is checked on the server; this only
+# keeps the unit file well-formed.
+CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./~ _+-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Offsite:
+    """An SFTP target of the off-server copy, parsed from the restic repository."""
+
+    repository: str
+    user: str
+    host: str
+    port: int
+    path: str
+
+
+def offsite_target(repository: str) -> Offsite | None:
+    """The SFTP target of a restic repository setting, or None if it is not one."""
+    match = SFTP_SHORT_RE.match(repository) or SFTP_URL_RE.match(repository)
+    if not match:
+        return None
+    port = int(match.groupdict().get("port") or 22)
+    return Offsite(repository, match["user"], match["host"], port, match["path"])
+
+
+def check_backups(merged: dict) -> list[str]:
+    """The backup directory, schedule and off-server copy."""
+    problems = []
+    directory = merged["backup_dir"]
+    if not re.match(r"^/[A-Za-z0-9._/-]+$", directory) or directory.rstrip("/") in SYSTEM_DIRS or ".." in directory.split("/"):
+        problems.append(f"backup_dir must be an absolute path of its own (letters, digits, . _ - /), got {directory!r}")
+    else:
+        inside = directory.rstrip("/") + "/"
+        for key in ("srq_hpn_app_dir", "srq_hpn_state_dir"):
+            other = merged[key].rstrip("/") + "/"
+            if inside.startswith(other) or other.startswith(inside):
+                problems.append(f"backup_dir must be outside {key} ({merged[key]}), and not contain it")
+    if not CALENDAR_RE.match(merged["backup_schedule"]):
+        problems.append(
+            f"backup_schedule must be a systemd OnCalendar value such as 'daily' or '*-*-* 03:15:00', "
+            f"got {merged['backup_schedule']!r}"
+        )
+    repository = merged["backup_offsite_repository"]
+    if repository:
+        if offsite_target(repository) is None:
+            problems.append(
+                "backup_offsite_repository must be a restic SFTP repository, sftp:user@host:/path or "
+                f"sftp://user@host:port//path, got {repository!r}"
+            )
+        key_path = merged["backup_offsite_ssh_key"]
+        if not key_path:
+            problems.append("backup_offsite_ssh_key is required with backup_offsite_repository: the local path of "
+                            "the SSH key that logs in to the backup host")
+        elif not Path(key_path).expanduser().is_file() or not os.access(Path(key_path).expanduser(), os.R_OK):
+            problems.append(f"backup_offsite_ssh_key {key_path!r} is not a readable file")
+    host_key = merged["backup_offsite_host_key"]
+    if host_key and (len(host_key.split()) < 3 or not host_key.isprintable()):
+        problems.append("backup_offsite_host_key must be one known_hosts line: '<host> <key type> <key>'")
+    if not CHECK_SUBSET_RE.match(merged["backup_offsite_check_subset"]):
+        problems.append(
+            f"backup_offsite_check_subset must be a share of the data ('10%', '1/5') or a size ('500M'), "
+            f"got {merged['backup_offsite_check_subset']!r}"
+        )
+    return problems
+
+
+def check_recovery(merged: dict) -> list[str]:
+    """The one-shot settings of drill.py and restore.py (their presence is checked there)."""
+    problems = []
+    for key in ("drill_backup", "restore_backup"):
+        if merged[key] and not BACKUP_NAME_RE.match(merged[key]):
+            problems.append(f"{key} must name a backup (srq-hpn-<UTC time>[-label], see the Backups fact), "
+                            f"got {merged[key]!r}")
+    if merged["drill_from"] not in DRILL_SOURCES:
+        problems.append(f"drill_from must be one of {', '.join(DRILL_SOURCES)}, got {merged['drill_from']!r}")
+    elif merged["drill_from"] == "offsite" and not merged["backup_offsite_repository"]:
+        problems.append("drill_from = 'offsite' needs backup_offsite_repository (the off-server copy is off)")
+    return problems
+
+
+def restore_problems(merged: dict) -> list[str]:
+    """What restore.py needs besides valid settings: the backup and the confirmation."""
+    problems = []
+    if not merged["restore_backup"]:
+        problems.append("restore_backup is required: the backup to restore, e.g. --data restore_backup="
+                        "srq-hpn-20260101T020000Z (pyinfra inventory.py fact tasks.facts.Backups lists them)")
+    confirm = merged["restore_confirm"]
+    accepted = (merged["srq_hpn_domain"], merged["postgres_db"])
+    if confirm not in accepted or not confirm:
+        given = f" (got {confirm!r})" if confirm else ""
+        problems.append(
+            f"restore_confirm must be the domain ({accepted[0]}) or the database's name ({accepted[1]}){given}: "
+            "a restore replaces the live database. Nothing was changed; add --data restore_confirm="
+            f"{accepted[0]} to go ahead"
+        )
+    return problems

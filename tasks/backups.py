@@ -1,0 +1,100 @@
+"""Step 8: backups. The database is dumped and verified on a schedule (a systemd
+timer running srq-hpn-backup), pruned, and copied off the server when that is set;
+the deploy also backs it up before every migration (``before_migrating``)."""
+
+from __future__ import annotations
+
+import os
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import HiddenValue, deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, files, systemd
+
+from tasks import layout, render
+from tasks.operations.backups import before_migrating, offsite_password, offsite_repository
+from tasks.operations.files import private_file
+from tasks.settings import OFFSITE_PASSWORD_ENV, Settings
+
+__all__ = ["before_migrating", "schedule"]
+
+# What the backup programs run on the server besides Docker (jq writes and reads
+# the manifests), and what the off-server copy needs.
+PACKAGES = ["jq"]
+OFFSITE_PACKAGES = ["restic", "openssh-client"]
+
+
+@deploy("Back up the database on a schedule")
+def schedule(settings: Settings):
+    files.directory(
+        name=f"Ensure {settings.backups_dir} exists (root only)",
+        path=settings.backups_dir,
+        mode="700",
+        user="root",
+        group="root",
+    )
+    wanted = PACKAGES + (OFFSITE_PACKAGES if settings.offsite else [])
+    missing = [p for p in wanted if p not in host.get_fact(DebPackages)]
+    if missing:
+        apt.update(name="Update apt's package lists")
+        apt.packages(name=f"Ensure {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} installed",
+                     packages=missing, no_recommends=True)
+    if settings.offsite:
+        offsite(settings)
+    changed = {
+        unit: files.put(
+            name=f"Ensure {layout.SYSTEMD_DIR}/{unit} is current",
+            src=StringIO(text),
+            dest=f"{layout.SYSTEMD_DIR}/{unit}",
+            mode="644",
+        ).will_change
+        for unit, text in render.backup_units(settings).items()
+    }
+    systemd.service(
+        name=f"Ensure the backup timer runs ({settings.backup_schedule}) and is enabled at boot",
+        service=layout.BACKUP_TIMER,
+        running=True,
+        enabled=True,
+        daemon_reload=any(changed.values()),
+        restarted=bool(changed[layout.BACKUP_TIMER]),
+    )
+
+
+def offsite(settings: Settings):
+    """The off-server copy: SSH key and configuration, password, repository."""
+    target = settings.offsite
+    files.directory(name=f"Ensure {layout.OFFSITE_CONFIG_DIR} exists (root only)", path=layout.OFFSITE_CONFIG_DIR,
+                    mode="700")
+    files.directory(name="Ensure /root/.ssh exists", path="/root/.ssh", mode="700")
+    private_file(
+        name=f"Ensure the off-server copy's SSH key is installed at {layout.OFFSITE_SSH_KEY} (0600)",
+        path=layout.OFFSITE_SSH_KEY,
+        content=HiddenValue(Path(settings.backup_offsite_ssh_key).expanduser().read_text()),
+        preview="(private key)",
+    )
+    files.put(
+        name=f"Ensure {layout.OFFSITE_SSH_CONFIG} reaches {target.user}@{target.host}:{target.port}",
+        src=StringIO(render.offsite_ssh_config(settings)),
+        dest=layout.OFFSITE_SSH_CONFIG,
+        mode="600",
+    )
+    if settings.backup_offsite_host_key:
+        files.put(
+            name=f"Ensure {layout.OFFSITE_KNOWN_HOSTS} holds the backup host's key",
+            src=StringIO(settings.backup_offsite_host_key.strip() + "\n"),
+            dest=layout.OFFSITE_KNOWN_HOSTS,
+            mode="600",
+        )
+    given = os.environ.get(OFFSITE_PASSWORD_ENV)
+    password = offsite_password(
+        name="Ensure the server holds RESTIC_PASSWORD (0600), checked against the repository",
+        password=HiddenValue(given) if given else None,
+    )
+    offsite_repository(
+        name=f"Ensure the off-server repository {settings.backup_offsite_repository} exists and opens",
+        paths=settings.paths,
+        repository=settings.backup_offsite_repository,
+        password_changed=password.did_change,
+    )

@@ -1,0 +1,171 @@
+"""Facts about the backups, the off-server copy and the restore drills (the backup
+programs' own records: names, sizes, revisions, row counts; never a secret)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import datetime, timezone
+
+from pyinfra.api import FactBase
+
+from tasks import layout
+from tasks.commands import parse_status, status_block
+
+CONFIG = "/etc/srq-hpn/deploy.env"
+
+
+def _configured(key: str, default: str, given: str | None) -> str:
+    """Shell text giving a directory: the one given, else deploy.env's, else the default."""
+    if given:
+        return shlex.quote(given)
+    return (f"$(sed -n 's/^{key}=//p' {CONFIG} 2>/dev/null | tr -d \"'\" | grep . || echo {shlex.quote(default)})")
+
+
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 1)
+
+
+class Backups(FactBase):
+    """
+    Returns the server's backups, oldest first, with the newest one's age, and whether
+    that is older than ``stale_hours`` (26 by default: the daily schedule missed a run)::
+
+        {"dir": "/var/backups/srq-hpn", "count": 2, "newest": "srq-hpn-20260301T020000Z",
+         "newest_age_hours": 3.2, "stale": False,
+         "backups": [{"name": "srq-hpn-20260301T020000Z", "label": "", "time": "2026-03-01T02:00:00Z",
+                      "age_hours": 3.2, "bytes": 81234, "revision": ["0002"], "rows": 1234,
+                      "tables": {"public.events": 1200, ...}, "verified": True}]}
+
+    ``verified``: pg_restore read it back when it was written, and its files still
+    have the sizes its manifest records (the drill checks every byte).
+    """
+
+    @staticmethod
+    def default():
+        return {"dir": None, "count": 0, "newest": None, "newest_age_hours": None, "stale": True, "backups": []}
+
+    def command(self, backup_dir=None, stale_hours=layout.BACKUP_STALE_HOURS):
+        self.stale_hours = stale_hours
+        return (
+            f"dir={_configured('BACKUP_DIR', layout.BACKUP_DIR, backup_dir)}; "
+            'echo "now $(date -u +%s)"; echo "dir $dir"; '
+            'for m in "$dir"/srq-hpn-*/manifest.json; do [ -f "$m" ] || continue; b=${m%/manifest.json}; '
+            'sizes=$(for f in "$b"/*; do [ "${f##*/}" = manifest.json ] || printf \'%s=%s,\' "${f##*/}" "$(stat -c %s "$f")"; done); '
+            'printf \'backup %s %s %s\\n\' "${b##*/}" "${sizes:-none}" "$(tr -d \'\\n\' < "$m")"; done'
+        )
+
+    def process(self, output):
+        now, result = None, self.default()
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "now" and rest.strip().isdigit():
+                now = int(rest)
+            elif kind == "dir":
+                result["dir"] = rest.strip()
+            elif kind == "backup":
+                name, _, rest = rest.partition(" ")
+                sizes_text, _, manifest_text = rest.partition(" ")
+                result["backups"].append(_backup(name, sizes_text, manifest_text, now))
+        backups = sorted(result["backups"], key=lambda b: b["name"])
+        result["backups"], result["count"] = backups, len(backups)
+        if backups:
+            newest = backups[-1]
+            result["newest"], result["newest_age_hours"] = newest["name"], newest["age_hours"]
+            stale_hours = getattr(self, "stale_hours", layout.BACKUP_STALE_HOURS)
+            result["stale"] = newest["age_hours"] is None or newest["age_hours"] > stale_hours
+        return result
+
+
+def _backup(name: str, sizes_text: str, manifest_text: str, now: int | None) -> dict:
+    try:
+        manifest = json.loads(manifest_text)
+    except ValueError:
+        manifest = {}
+    sizes = dict(item.split("=", 1) for item in sizes_text.split(",") if "=" in item)
+    files = manifest.get("files") or {}
+    complete = bool(files) and all(str(info.get("bytes")) == sizes.get(file) for file, info in files.items())
+    age = None
+    epoch = _epoch(manifest.get("time"))
+    if now is not None and epoch is not None:
+        age = _hours(now - epoch)
+    tables = manifest.get("tables") or {}
+    return {
+        "name": name,
+        "label": manifest.get("label", ""),
+        "time": manifest.get("time"),
+        "age_hours": age,
+        "bytes": sum(int(size) for size in sizes.values() if size.isdigit()),
+        "revision": manifest.get("alembic_revision", []),
+        "rows": sum(tables.values()) if all(isinstance(v, int) for v in tables.values()) else None,
+        "tables": tables,
+        "verified": bool(manifest.get("verified")) and complete,
+    }
+
+
+def _epoch(text) -> int | None:
+    try:
+        return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+class LastDrill(FactBase):
+    """
+    Returns the last restore drill's result and its age, or None if none ran::
+
+        {"time": "2026-03-01T09:00:00Z", "age_hours": 2.5, "backup": "srq-hpn-20260301T020000Z",
+         "from": "local", "result": "passed", "duration_s": 9.8, "cause": None,
+         "checks": [{"check": "rows of public.events", "expected": "1200", "found": "1200", "ok": True}]}
+    """
+
+    def command(self, state_dir=None):
+        d = _configured("STATE_DIR", layout.STATE_DIR, state_dir)
+        return f'echo "now $(date -u +%s)"; cat "{d}/drills/last.json" 2>/dev/null | tr -d \'\\n\'; echo'
+
+    def process(self, output):
+        lines = list(output)
+        now = int(lines[0].split()[1]) if lines and lines[0].startswith("now ") else None
+        try:
+            record = json.loads("".join(lines[1:]))
+        except ValueError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        epoch = _epoch(record.get("time"))
+        record["age_hours"] = _hours(now - epoch) if now is not None and epoch is not None else None
+        return record
+
+
+class CalendarCheck(FactBase):
+    """
+    Returns whether systemd accepts a calendar value (``OnCalendar=``), with its own
+    words when it does not: ``{"ok": True, "next": "Sat 2026-03-07 00:00:00 UTC"}``.
+    """
+
+    @staticmethod
+    def default():
+        return {"ok": True, "next": None}
+
+    def command(self, spec):
+        return ("if ! command -v systemd-analyze >/dev/null; then echo ok; else "
+                + status_block(f"systemd-analyze calendar -- {shlex.quote(spec)}") + "; fi")
+
+    def process(self, output):
+        ok, lines = parse_status(output)
+        if ok:
+            upcoming = [line.split(":", 1)[1].strip() for line in lines if line.strip().startswith("Next elapse:")]
+            return {"ok": True, "next": upcoming[0] if upcoming else None}
+        return {"ok": False, "error": [line for line in lines if line.strip()][-3:]}
+
+
+class OffsitePassword(FactBase):
+    """Returns whether the server holds the off-server copy's repository password (never
+    the password itself): True or False."""
+
+    def command(self):
+        path = shlex.quote(layout.OFFSITE_PASSWORD_FILE)
+        return f"if [ -s {path} ]; then echo present; else echo absent; fi"
+
+    def process(self, output):
+        return bool(output) and output[0].strip() == "present"

@@ -1,0 +1,80 @@
+"""Operations of the restore drill and the restore: each runs its server program and
+shows what it reports (the drill's table, the restore's steps)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+
+from tasks import facts
+from tasks.commands import program
+from tasks.operations.config import compose_config
+from tasks.remote import executing, fail, shown
+from tasks.runtime import learnt
+
+
+@operation(is_idempotent=False)
+def drilled(backup: str, source: str):
+    """
+    Ensure a backup restores: the restore drill (srq-hpn-drill) restores it into a
+    scratch database container beside the live one and compares it with its manifest;
+    its table is shown, and its result recorded on the server. Fails naming the cause.
+
+    + backup: the backup's name, or "" for the newest
+    + source: "local" (the server's backup directory) or "offsite" (the restic copy)
+    """
+    args = ["--from", source] + ([backup] if backup else [])
+    yield from shown(program("srq-hpn-drill", *args))
+
+
+@operation()
+def stack_known(paths):
+    """
+    Ensure the stack's compose configuration is known to the later steps (the project,
+    its services and containers), as the deploy learns it: read, nothing changed.
+
+    + paths: the server's app and state directories
+    """
+    if not executing():
+        host.noop("the stack's configuration is read when the command runs")
+        return
+    resolved = compose_config(paths.app_dir)
+    if not resolved["ok"]:
+        yield from fail("\n".join(["docker compose cannot read the app's compose configuration; its own words:"]
+                                  + [f"  | {line}" for line in resolved["error"][-15:]]
+                                  + ["hint: deploy this server first (pyinfra inventory.py deploy.py)"]))
+        return
+    learnt().config = resolved["config"]
+    host.noop(f"the stack's services: {', '.join(sorted(resolved['config'].get('services') or {}))}")
+
+
+@operation(is_idempotent=False)
+def restored(backup: str):
+    """
+    Ensure the live database holds backup ``backup``: restored beside the live one,
+    a safety backup of the live one taken once the app is stopped (Caddy answers a
+    maintenance page meanwhile), then swapped in. The app stays stopped for the steps
+    after (app role, migrations, start). The Docker volume is never removed.
+
+    + backup: the backup's name (``pyinfra inventory.py fact tasks.facts.Backups``)
+    """
+    if not executing():
+        host.noop(f"backup {backup} is restored when the command runs")
+        return
+    known = {b["name"]: b for b in host.get_fact(facts.Backups)["backups"]}
+    if backup not in known:
+        yield from fail(f"There is no backup {backup} on this server; nothing was changed.\n"
+                        "hint: pyinfra inventory.py fact tasks.facts.Backups lists them")
+        return
+    yield from shown(program("srq-hpn-restore", backup))
+
+
+@operation(is_idempotent=False)
+def maintenance_page(on: bool):
+    """
+    Ensure Caddy's maintenance page (503 with Retry-After, for every request) is on
+    or off. Caddy is neither restarted nor reloaded.
+
+    + on: whether the page is shown
+    """
+    yield StringCommand(program("srq-hpn-maintenance", "on" if on else "off"))

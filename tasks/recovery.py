@@ -1,0 +1,48 @@
+"""The restore drill and the restore, step by step (drill.py and restore.py read as
+these steps). Both work on the server's own backups; the restore takes the deploy
+lock and leaves an audit line, as a deploy does."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from tasks import stack
+from tasks.operations.database import app_role, migrated
+from tasks.operations.recovery import drilled, maintenance_page, restored, stack_known
+from tasks.operations.services import rolled_out
+from tasks.settings import Settings
+
+
+@deploy("Drill a restore of a backup")
+def drill(settings: Settings):
+    which = settings.drill_backup or "the newest backup"
+    drilled(
+        name=f"Ensure {which} ({settings.drill_from}) restores into a scratch database and matches its manifest",
+        backup=settings.drill_backup,
+        source=settings.drill_from,
+    )
+
+
+@deploy("Restore the database from a backup")
+def replace_database(settings: Settings, backup: str | None = None):
+    backup = backup or settings.restore_backup
+    stack_known(name="Ensure the stack's compose configuration is known", paths=settings.paths)
+    restored(
+        name=f"Ensure the database holds backup {backup} (safety backup first; Caddy answers "
+             "a maintenance page while the app is stopped)",
+        backup=backup,
+    )
+
+
+@deploy("Bring the app back on the restored database")
+def bring_back(settings: Settings):
+    app_role(name=f"Ensure the limited role {settings.postgres_app_user} has its grants and current password")
+    migrated(
+        name="Ensure the restored schema is at the release's newest migration (alembic upgrade head)",
+        paths=settings.paths,
+        user=settings.postgres_user,
+        database=settings.postgres_db,
+    )
+    rolled_out(name="Ensure every service runs again", paths=settings.paths)
+    maintenance_page(name="Ensure the maintenance page is off", on=False)
+    stack.checked_through_caddy(settings)

@@ -1,0 +1,86 @@
+"""Scenario 20: the deploy schedules backups. The timer is enabled with its next run
+due; a run started by hand (as the timer starts it) writes a verified backup of the
+rows the api wrote, root-only; the operator's Backups fact lists it; a run against a
+stopped database fails the unit, and every older backup is kept."""
+
+from datetime import datetime, timezone
+
+from tests.integration.helpers import (
+    BACKUP_DIR,
+    backup_dir_listing,
+    backups,
+    manifest,
+    psql,
+    take_backup,
+)
+from tests.testbed import harness
+
+SERVICE, TIMER = "srq-hpn-backup.service", "srq-hpn-backup.timer"
+
+
+def test_the_timer_is_enabled_with_its_next_run_scheduled(deployed, server):
+    assert server.exec(f"systemctl is-enabled {TIMER}")[1].strip() == "enabled"
+    assert server.exec(f"systemctl is-active {TIMER}")[1].strip() == "active"
+    assert "\nOnCalendar=daily\n" in server.exec(f"systemctl cat {TIMER}")[1]  # the default schedule
+    _, calendar = server.exec(f"systemctl show {TIMER} -p TimersCalendar --value")
+    assert "OnCalendar=*-*-* 00:00:00" in calendar, calendar
+    _, next_run = server.exec(f"systemctl show {TIMER} -p NextElapseUSecRealtime --value")
+    assert next_run.strip().endswith("00:00:00 UTC"), f"no next run scheduled: {next_run!r}"
+
+
+def test_a_run_started_by_hand_writes_a_verified_backup(deployed, server, testbed, caddy_ca):
+    for title in ("backed up 1", "backed up 2"):
+        created = harness.https_get(server, "/api/events", caddy_ca, method="POST",
+                                    headers={"Content-Type": "application/json"},
+                                    body=f'{{"title": "{title}", "starts_at": "2026-05-01T10:00:00Z"}}'.encode())
+        assert created.status == 201, created.text
+    rows = int(psql(server, "SELECT count(*) FROM events"))
+
+    name = take_backup(server)
+
+    found = manifest(server, name)
+    assert found["verified"] is True and found["database"] == "srq_hpn"
+    assert found["alembic_revision"] == ["0002"]
+    assert found["tables"]["public.events"] == rows >= 2
+    assert found["tables"]["public.alembic_version"] == 1
+    for file, info in found["files"].items():
+        _, digest = server.exec(f"sha256sum {BACKUP_DIR}/{name}/{file}")
+        assert digest.split()[0] == info["sha256"], file
+    # Root only: the directories 0700, every file 0600.
+    _, modes = server.exec(f"stat -c '%a %U %n' {BACKUP_DIR} {BACKUP_DIR}/{name} {BACKUP_DIR}/{name}/*")
+    assert [line.split()[:2] for line in modes.splitlines()] == [["700", "root"]] * 2 + [["600", "root"]] * 3
+    # The dump reads back in the database's own pg_restore.
+    code, _ = server.exec(f"docker exec -i srq-hpn-db pg_restore --list < {BACKUP_DIR}/{name}/db.dump >/dev/null",
+                          check=False)
+    assert code == 0
+    assert f"{name} written and verified" in server.exec(f"journalctl -u {SERVICE} -n 20 --no-pager")[1]
+
+    run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", "tasks.facts.Backups", "--json")
+    assert run.returncode == 0, run.describe()
+    (answer,) = run.json().values()
+    fact = answer["127.0.0.1"]
+    assert fact["newest"] == name and fact["stale"] is False and fact["newest_age_hours"] < 1
+    listed = {backup["name"]: backup for backup in fact["backups"]}
+    assert listed[name]["verified"] is True and listed[name]["revision"] == ["0002"]
+    assert listed[name]["time"] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_run_against_a_stopped_database_fails_the_unit_and_keeps_the_backups(deployed, server, caddy_ca):
+    if not backups(server):
+        take_backup(server)
+    before = backup_dir_listing(server)
+    server.exec("docker stop srq-hpn-db")
+    try:
+        code, _ = server.exec(f"systemctl start {SERVICE}", check=False, timeout=600)
+        assert code != 0, "the backup unit succeeded against a stopped database"
+        assert SERVICE in server.failed_units()
+        _, journal = server.exec(f"journalctl -u {SERVICE} -n 20 --no-pager")
+        assert "the database container is not running (exited): nothing was backed up" in journal
+        assert backup_dir_listing(server) == before
+    finally:
+        server.exec("docker start srq-hpn-db && /usr/local/lib/srq-hpn/srq-hpn-wait 120 db", timeout=300)
+        server.exec(f"systemctl reset-failed {SERVICE}", check=False)
+    # The shared server is as it was: the next run succeeds, and the app reaches its database.
+    take_backup(server)
+    assert SERVICE not in server.failed_units()
+    assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
