@@ -21,7 +21,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from tasks import appspec, facts, layout
 from tasks.backup_settings import restore_problems
-from tasks.remote import RemoteError, read_private_file
+from tasks import snapshot
+from tasks.remote import RemoteError, run
 from tasks.render import parse_env_file
 from tasks.secrets import EnvSources, Passwords
 from tasks.settings import (
@@ -136,10 +137,15 @@ def check(ship: bool = True) -> Deployment:
     settings, upload, problems = local_problems(host.data.dict(), ship)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    # One round trip: the server's env file, and the answers to the facts the last run asked.
+    snapshot.watch(host)
     try:
-        on_server = parse_env_file(read_private_file(settings.paths.env_file))
+        env_text, questions, generation, script, answers = (snapshot.sections_of(run(
+            snapshot.read_command(settings.paths, [settings.paths.env_file]), secret_output=True)) + [[]] * 5)[:5]
     except RemoteError as error:
         raise PreflightError(f"preflight failed for {host.name}: could not read the server's env file: {error}") from None
+    on_server = parse_env_file("\n".join(env_text))
+    snapshot.load(host, "\n".join(questions), "\n".join(generation), "\n".join(script), answers)
     if upload is not None:
         problems += variable_problems(settings, upload, on_server)
     problems += server_problems(settings, dict(os.environ))

@@ -14,7 +14,7 @@ from pyinfra.api import StringCommand, deploy
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
-from tasks import facts
+from tasks import facts, snapshot
 from tasks.operations.release import Run, images_built, images_started, lock_released, locked, release_recorded, unlock
 from tasks.preflight import Deployment
 from tasks.runtime import learnt, learnt_on
@@ -78,6 +78,7 @@ def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = 
     settings = deployment.settings
     run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}))
     _runs[host.name] = run_
+    snapshot.watch(host)
     locked(
         name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)",
         run_=run_,

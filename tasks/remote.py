@@ -12,8 +12,10 @@ from __future__ import annotations
 import shlex
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, StringCommand
+from pyinfra.api import FactBase, FunctionCommand, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
+
+from tasks import snapshot
 
 
 class RemoteError(RuntimeError):
@@ -37,8 +39,9 @@ def _quietly(state, target, command: str):
 def run(command: str, *, secret_output: bool = False) -> list[str]:
     """Run a shell command on the server now, without printing it or its output;
     return its stdout lines. Raises RemoteError with its stderr (unless the output
-    is secret) when it fails."""
-    ok, output = _quietly(host.state, host, command)
+    is secret) when it fails. (A read or bookkeeping: never a change of the stack.)"""
+    with snapshot.reading(host):
+        ok, output = _quietly(host.state, host, command)
     if not ok:
         detail = "(output withheld: it may hold secrets)" if secret_output else "\n".join(output.stderr_lines[-20:])
         raise RemoteError(f"`{command.split(' ', 1)[0]} ...` failed on {host.name}: {detail}")
@@ -48,7 +51,8 @@ def run(command: str, *, secret_output: bool = False) -> list[str]:
 def check(command: str) -> tuple[bool, list[str]]:
     """Run a read-only check on the server now, without printing it; return whether
     it passed and its output (stdout, then stderr), for the operator when it did not."""
-    ok, output = _quietly(host.state, host, command)
+    with snapshot.reading(host):
+        ok, output = _quietly(host.state, host, command)
     return ok, list(output.stdout_lines) + list(output.stderr_lines)
 
 
@@ -68,10 +72,51 @@ def shown(command: str):
     yield FunctionCommand(run_and_show, (), {})
 
 
+class QuietFact(FactBase):
+    """A question whose answer may hold a secret: asked with ``ask_quietly``, never
+    through pyinfra's fact machinery (which prints a fact's output at -vvv), and
+    answered from the run's snapshot when it can (tasks.snapshot)."""
+
+
+def ask_quietly(cls, **kwargs):
+    """The answer to a QuietFact: from the snapshot, else from the server, quietly."""
+    answers = snapshot.of(host)
+    answers.asked.append([f"{cls.__module__}:{cls.__qualname__}", kwargs])
+    try:
+        return answers.answer(cls, kwargs)
+    except KeyError:
+        pass
+    fact = cls()
+    return fact.process(run(fact.command(**kwargs), secret_output=True))
+
+
+class PrivateFile(QuietFact):
+    """Returns the content of a root-only file ("" when it does not exist)."""
+
+    def command(self, path):
+        return f"test ! -e {shlex.quote(path)} || cat {shlex.quote(path)}"
+
+    def process(self, output):
+        return "\n".join(output)
+
+
 def read_private_file(path: str) -> str:
     """The content of a root-only file on the server ("" when it does not exist)."""
-    quoted = shlex.quote(path)
-    return "\n".join(run(f"test ! -e {quoted} || cat {quoted}", secret_output=True))
+    return ask_quietly(PrivateFile, path=path)
+
+
+def read_private_files(*paths: str) -> list[str]:
+    """The contents of root-only files on the server, in one round trip ("" for one
+    that does not exist)."""
+    marker = "@@srq-hpn-file"
+    script = "; ".join(f"echo {marker}; test ! -e {shlex.quote(p)} || cat {shlex.quote(p)}" for p in paths)
+    texts: list[list[str]] = []
+    for line in run(script, secret_output=True):
+        if line == marker:
+            texts.append([])
+        elif texts:
+            texts[-1].append(line)
+    return ["\n".join(lines) for lines in texts] + [""] * (len(paths) - len(texts))
 
 
 def fail(message: str):

@@ -14,7 +14,7 @@ from tasks import appspec, facts, layout, render
 from tasks.commands import compose, compose_files_only, parse_status, status_block
 from tasks.digest import sha256
 from tasks.operations.files import private_file
-from tasks.remote import RemoteError, executing, fail, run
+from tasks.remote import QuietFact, RemoteError, ask_quietly, executing, fail
 from tasks.runtime import learnt
 from tasks.secrets import EnvSources
 
@@ -71,39 +71,47 @@ def env_file(paths: layout.Paths, sources: EnvSources):
     )
 
 
-def compose_config(app_dir: str, files: list[str] | None = None) -> dict:
-    """What Compose resolves in the app directory (``docker compose config --format
-    json``), with the deploy's layer or, given ``files``, from those files only:
+class ComposeConfig(QuietFact):
+    """Returns what Compose resolves in the app directory (``docker compose config
+    --format json``), with the deploy's layer or, given ``files``, from those files only:
     ``{"ok": True, "config": {...}}`` or ``{"ok": False, "error": [Compose's lines]}``.
 
-    Read without logging (not as a fact, which -vvv prints): the resolved configuration
-    holds the values of .env.production. Those (every service's environment, build
-    arguments, inline configs and secrets) are dropped before it is kept; ``build_digest``
-    holds what the builds depend on."""
-    args = ("config", "--format", "json")
-    command = compose_files_only(app_dir, files, *args) if files else compose(app_dir, *args)
+    A quiet question: the resolved configuration holds the values of .env.production.
+    Those (every service's environment, build arguments, inline configs and secrets)
+    are dropped before it is kept; ``x-build-digest`` holds what the builds depend on."""
+
+    def command(self, app_dir, files=None):
+        args = ("config", "--format", "json")
+        return status_block(compose_files_only(app_dir, list(files), *args) if files else compose(app_dir, *args))
+
+    def process(self, output):
+        ok, lines = parse_status(output)
+        if not ok:
+            return {"ok": False, "error": lines}
+        try:
+            config = json.loads("\n".join(lines))
+        except ValueError:
+            return {"ok": False, "error": ["docker compose config printed no JSON"]}
+        digest = build_digest(config)
+        for service in (config.get("services") or {}).values():
+            service.pop("environment", None)
+            if isinstance(service.get("build"), dict):
+                service["build"].pop("args", None)
+        for kind in ("configs", "secrets"):
+            for entry in (config.get(kind) or {}).values():
+                if isinstance(entry, dict):
+                    entry.pop("content", None)
+                    entry.pop("environment", None)
+        config["x-build-digest"] = digest
+        return {"ok": True, "config": config}
+
+
+def compose_config(app_dir: str, files: list[str] | None = None) -> dict:
+    """The ComposeConfig answer (quietly; from the run's snapshot when it can)."""
     try:
-        ok, lines = parse_status(run(status_block(command), secret_output=True))
+        return ask_quietly(ComposeConfig, app_dir=app_dir, files=list(files) if files else None)
     except RemoteError as error:
         return {"ok": False, "error": [str(error)]}
-    if not ok:
-        return {"ok": False, "error": lines}
-    try:
-        config = json.loads("\n".join(lines))
-    except ValueError:
-        return {"ok": False, "error": ["docker compose config printed no JSON"]}
-    digest = build_digest(config)
-    for service in (config.get("services") or {}).values():
-        service.pop("environment", None)
-        if isinstance(service.get("build"), dict):
-            service["build"].pop("args", None)
-    for kind in ("configs", "secrets"):
-        for entry in (config.get(kind) or {}).values():
-            if isinstance(entry, dict):
-                entry.pop("content", None)
-                entry.pop("environment", None)
-    config["x-build-digest"] = digest
-    return {"ok": True, "config": config}
 
 
 def build_digest(config: dict) -> str:

@@ -9,7 +9,7 @@ from pyinfra.api import StringCommand, operation
 from tasks import appspec, facts, layout
 from tasks.appspec import container_names
 from tasks.commands import compose, program, quote
-from tasks.remote import check, executing, fail
+from tasks.remote import QuietFact, ask_quietly, executing, fail
 from tasks.operations.services import stale_services
 from tasks.runtime import learnt
 
@@ -56,6 +56,17 @@ def data_volume_kept(paths: layout.Paths):
     host.noop(f"the database's volume {wanted} will be created (no data of this stack elsewhere)")
 
 
+class Ready(QuietFact):
+    """Returns (True, []) when the server program's wait passes at once, else (False, its lines)."""
+
+    def command(self, command):
+        return f'out=$({command} 2>&1) && echo ready || {{ echo not-ready; printf "%s\\n" "$out"; }}'
+
+    def process(self, output):
+        lines = list(output)
+        return (bool(lines) and lines[0] == "ready"), lines[1:]
+
+
 @operation()
 def db_ready(paths: layout.Paths, timeout: int):
     """
@@ -78,7 +89,7 @@ def db_ready(paths: layout.Paths, timeout: int):
         yield StringCommand(wait)
         return
     # Running its current configuration: only a check (after a Docker restart, say).
-    ready, output = check(wait)
+    ready, output = ask_quietly(Ready, command=wait)
     if not ready:
         yield from fail("\n".join(output))
         return

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
 
-from tasks import facts, layout
+from tasks import facts, layout, snapshot
 from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
 from tasks.runtime import learnt
@@ -61,6 +61,7 @@ def lock_command(paths: layout.Paths, holder: dict, timeout: int, break_lock: bo
     """Take the deploy lock (an atomic mkdir), waiting up to ``timeout`` seconds; prints
     "acquired", or "held <holder>" (pure; unit-tested)."""
     lock = shlex.quote(paths.lock)
+    generation = shlex.quote(f"{paths.state_dir}/{snapshot.GENERATION}")
     lines = [f"mkdir -p {shlex.quote(paths.state_dir)}"]
     if break_lock:
         lines.append(f"if [ -d {lock} ]; then echo \"broken $(cat {lock}/holder 2>/dev/null)\"; rm -rf {lock}; fi")
@@ -71,6 +72,9 @@ def lock_command(paths: layout.Paths, holder: dict, timeout: int, break_lock: bo
         "  sleep 1",
         "done",
         f"printf '%s\\n' {shlex.quote(json.dumps(holder, sort_keys=True))} > {lock}/holder",
+        # Runs are counted: answers a run took before another one changed the server are stale.
+        f"generation=$(cat {generation} 2>/dev/null || echo 0); echo \"generation $generation\"",
+        f"echo $((generation + 1)) > {generation}",
         "echo acquired",
     ]
     return "\n".join(lines)
@@ -128,16 +132,23 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
         yield from fail(f"Could not take the deploy lock (its command answered {output!r})")
         return
     run_.locked = True
+    # The answers taken at the run's start are stale if another run took the lock since.
+    for line in output:
+        if line.startswith("generation "):
+            snapshot.spoil_unless(host, line.split()[1])
     host.log(f"Took the deploy lock ({run_.action} by {run_.operator})")
     host.noop(f"this {run_.action} holds the deploy lock")
 
 
 def unlock(run_: Run, result: str, release: str | None, source_revision: str | None, target=None) -> None:
-    """Append this run's audit line and release the lock (also after a failure)."""
+    """Append this run's audit line and release the lock (also after a failure); a run
+    that went well keeps the list of facts it asked, for the next run's snapshot."""
     if not run_.locked:
         return
     command = (audit_command(run_.paths, run_.audit_record(result, release, source_revision))
                + f" ; rm -rf {shlex.quote(run_.paths.lock)}")
+    if result == "ok" and target is None:
+        command += " ; " + snapshot.record_command(host, run_.paths)
     run(command) if target is None else target(command)
     run_.locked = False
 

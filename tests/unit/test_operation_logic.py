@@ -115,13 +115,13 @@ def test_lock_command_takes_refuses_and_breaks(tmp_path):
                               capture_output=True, text=True, check=True)
         return done.stdout.splitlines()
 
-    assert take({"operator": "ana"}) == ["acquired"]
+    assert take({"operator": "ana"}) == ["generation 0", "acquired"]
     held = take({"operator": "bo"})
     assert len(held) == 1 and held[0].startswith("held ") and json.loads(held[0][5:]) == {"operator": "ana"}
     assert "deploy in progress by ana since ?" in held_message(held[0][5:], "deploy")
     assert "--data srq_hpn_break_lock=true" in held_message(held[0][5:], "deploy")
     broken = take({"operator": "bo"}, break_lock=True)
-    assert broken == ['broken {"operator": "ana"}', "acquired"]
+    assert broken == ['broken {"operator": "ana"}', "generation 1", "acquired"]  # runs are counted
 
 
 def test_audit_command_appends_one_json_line(tmp_path):
