@@ -20,6 +20,7 @@ class Learnt:
     built: list[str] = field(default_factory=list)  # services whose images the deploy builds
     release: str | None = None  # the release's id (image tag)
     source_revision: str | None = None  # the full upload checksum or git commit
+    migrations: str | None = None  # the upload's migration scripts' checksum (None: unknown)
     build_digest: str | None = None
     images_pending: bool = False  # the release's images are being built or pulled
     caddyfile_in_container: str | None = None

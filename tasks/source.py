@@ -12,6 +12,7 @@ from tasks.operations.files import private_file
 from tasks.operations.source import git_source, uploaded_source
 from tasks.preflight import Deployment
 from tasks.release import ReleaseRef
+from tasks.runtime import learnt
 
 DEPLOY_KEY = "/root/.ssh/srq-hpn-deploy-key"
 
@@ -21,6 +22,7 @@ def install(deployment: Deployment) -> ReleaseRef:
     settings, upload = deployment.settings, deployment.upload
     paths = settings.paths
     if upload is not None:
+        learnt().migrations = upload.migrations
         uploaded_source(
             name=f"Ensure {paths.app_dir} holds the files of {settings.app_local_path}",
             paths=paths,

@@ -110,6 +110,13 @@ class Upload:
         return sha256(self.manifest)
 
     @property
+    def migrations(self) -> str:
+        """The checksum of the migration scripts (alembic's ``versions/``): the same for
+        two uploads means the same newest migration."""
+        lines = [line for line in self.manifest.splitlines() if "/versions/" in line and line.endswith(".py")]
+        return sha256("\n".join(lines))[:16] if lines else ""
+
+    @property
     def revision(self) -> str:
         """The source revision: the first 12 hex digits of the manifest's checksum."""
         return self.manifest_sha[:12]

@@ -82,11 +82,14 @@ class DatabaseRevision(FactBase):
     requires_command = "docker"
 
     def command(self, container=layout.CONTAINERS[layout.DB], user="srq_hpn", database="srq_hpn"):
-        psql = quote("docker", "exec", container, "psql", "-X", "-qtA", "-U", user, "-d", database)
-        tables = ("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
-                  "AND tablename <> 'alembic_version'")
-        return (f"if n=$({psql} -c {quote(tables)} 2>/dev/null); then echo \"tables $n\"; "
-                f"{psql} -c {quote('SELECT version_num FROM alembic_version')} 2>/dev/null | sed 's/^/revision /'; fi")
+        psql = quote("docker", "exec", "-i", container, "psql", "-X", "-qtA", "-U", user, "-d", database)
+        script = (
+            "SELECT 'tables ' || count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+            "AND tablename <> 'alembic_version';\n"
+            "SELECT to_regclass('alembic_version') IS NOT NULL AS versioned \\gset\n"
+            "\\if :versioned\nSELECT 'revision ' || version_num FROM alembic_version;\n\\endif\n"
+        )
+        return f"printf %s {quote(script)} | {psql} 2>/dev/null || true"
 
     def process(self, output):
         found = {"revisions": [], "tables": None}

@@ -44,9 +44,9 @@ class StackContainers(FactBase):
             f"{compose(app_dir, 'config', '--hash', '*')} 2>/dev/null | sed 's/^/expected /'; fi; "
             f"ids=$(docker ps -aq {labels}); "
             f"[ -z \"$ids\" ] || docker inspect --format {shlex.quote(inspect_format)} $ids; "
-            f"for ref in $(docker ps -a {labels} --format '{{{{.Image}}}}' | sort -u); do "
-            "printf 'image %s %s\\n' \"$ref\" \"$(docker image inspect --format '{{.Id}}' \"$ref\" "
-            "2>/dev/null || echo missing)\"; done"
+            f"refs=$(docker ps -a {labels} --format '{{{{.Image}}}}' | sort -u); "
+            "[ -z \"$refs\" ] || docker image inspect --format '{{.Id}} {{range .RepoTags}}{{.}} {{end}}' $refs "
+            "2>/dev/null | while read -r id tags; do for t in $tags; do printf 'image %s %s\\n' \"$t\" \"$id\"; done; done"
         )
 
     def process(self, output):
@@ -135,20 +135,21 @@ class StackHealth(FactBase):
                 f"docker exec {shlex.quote(caddy_container)} cat {layout.CADDY_ROOT_CA} > \"$tmp/ca\" 2>/dev/null "
                 '&& ca="--cacert $tmp/ca"'
             )
-        for path in ("/", "/api/health", "/api/db-health"):
+        # The checks run side by side; their lines are printed in order.
+        for n, path in enumerate(("/", "/api/health", "/api/db-health")):
             lines.append(
-                f"code=$(curl -sS --max-time 10 $ca --resolve {d}:443:127.0.0.1 -o \"$tmp/body\" "
-                f"-w '%{{http_code}}' https://{d}{path} 2>\"$tmp/err\"); "
+                f"{{ code=$(curl -sS --max-time 10 $ca --resolve {d}:443:127.0.0.1 -o \"$tmp/body{n}\" "
+                f"-w '%{{http_code}}' https://{d}{path} 2>\"$tmp/err{n}\"); "
                 f"printf 'check %s %s %s\\n' {path} \"$code\" "
-                '"$(cat "$tmp/body" "$tmp/err" 2>/dev/null | head -c 300 | tr \'\\n\' \' \')"; '
-                'rm -f "$tmp/body" "$tmp/err"'
+                f'"$(cat "$tmp/body{n}" "$tmp/err{n}" 2>/dev/null | head -c 300 | tr \'\\n\' \' \')" > "$tmp/out{n}"; }} &'
             )
         lines.append(
-            f"r=$(curl -sS --max-time 10 -o /dev/null --resolve {d}:80:127.0.0.1 "
+            f"{{ r=$(curl -sS --max-time 10 -o /dev/null --resolve {d}:80:127.0.0.1 "
             f"-w '%{{http_code}} %{{redirect_url}}' http://{d}/ 2>&1); "
-            "printf 'check http-redirect %s\\n' \"$r\""
+            "printf 'check http-redirect %s\\n' \"$r\" > \"$tmp/out3\"; } &"
         )
-        return "; ".join(lines)
+        lines.append('wait; cat "$tmp/out0" "$tmp/out1" "$tmp/out2" "$tmp/out3"')
+        return "\n".join(lines)
 
     def process(self, output):
         results = {}
@@ -186,16 +187,29 @@ class ImageLabels(FactBase):
     default = dict
 
     def command(self, images, label):
-        fmt = shlex.quote(f'{{{{index .Config.Labels "{label}"}}}}')
-        quoted = " ".join(shlex.quote(image) for image in images)
-        return (f"for i in {quoted}; do if l=$(docker image inspect --format {fmt} \"$i\" 2>/dev/null); "
-                "then printf 'present %s %s\\n' \"$i\" \"$l\"; else printf 'missing %s\\n' \"$i\"; fi; done")
+        wanted = " ".join(shlex.quote(image) for image in images)
+        inspect = shlex.quote(f'{{{{.Id}}}} {{{{index .Config.Labels "{label}"}}}}')
+        # Two calls whatever the number of images: the names there, then their labels.
+        return (
+            f"list=$(docker images --no-trunc --format '{{{{.Repository}}}}:{{{{.Tag}}}} {{{{.ID}}}}'); "
+            f"for i in {wanted}; do id=$(printf '%s\\n' \"$list\" | awk -v i=\"$i\" '$1 == i {{print $2; exit}}'); "
+            "if [ -n \"$id\" ]; then echo \"id $i $id\"; else echo \"missing $i\"; fi; done; "
+            "ids=$(printf '%s\\n' \"$list\" | awk '{print $2}' | sort -u); "
+            f"[ -z \"$ids\" ] || docker image inspect --format {inspect} $ids 2>/dev/null | sed 's/^/label /'"
+        )
 
     def process(self, output):
-        labels = {}
+        ids, labels, wanted = {}, {}, {}
         for line in output:
-            state, _, rest = line.partition(" ")
-            image, _, label = rest.partition(" ")
-            if image:
-                labels[image] = label.strip().replace("<no value>", "") if state == "present" else None
+            kind, _, rest = line.partition(" ")
+            if kind == "id":
+                image, _, image_id = rest.partition(" ")
+                wanted[image] = image_id.strip()
+            elif kind == "missing":
+                wanted[rest.strip()] = None
+            elif kind == "label":
+                image_id, _, label = rest.partition(" ")
+                ids[image_id] = label.strip().replace("<no value>", "")
+        for image, image_id in wanted.items():
+            labels[image] = None if image_id is None else ids.get(image_id, "")
         return labels

@@ -31,6 +31,9 @@ def data_volume_kept(paths: layout.Paths):
     if wanted is None:
         host.noop("the database's data is not on a named volume")
         return
+    if host.get_fact(facts.DataVolumes, names=(wanted,)).get(wanted, {}).get("exists"):
+        host.noop(f"the database's volume {wanted} exists")
+        return
     known = [layout.PREVIOUS_DB_VOLUME]
     recorded = host.get_fact(facts.TextFile, path=paths.db_volume_record)
     if recorded:
@@ -40,9 +43,6 @@ def data_volume_kept(paths: layout.Paths):
         if target.startswith(layout.PGDATA_PREFIX):
             known.append(name)
     volumes = host.get_fact(facts.DataVolumes, names=tuple(dict.fromkeys([wanted, *known])))
-    if volumes.get(wanted, {}).get("exists"):
-        host.noop(f"the database's volume {wanted} exists")
-        return
     holding = [name for name in known if name != wanted and volumes.get(name, {}).get("data")]
     if holding:
         yield from fail(
@@ -88,7 +88,11 @@ def db_ready(paths: layout.Paths, timeout: int):
         yield StringCommand(compose(paths.app_dir, "up", "-d", layout.DB))
         yield StringCommand(wait)
         return
-    # Running its current configuration: only a check (after a Docker restart, say).
+    if info.get("health") == "healthy":
+        host.noop("db runs its current configuration and is healthy")
+        return
+    # Running its current configuration, health not (yet) known: only a check (after a
+    # Docker restart, say, Docker's own healthcheck starts over).
     ready, output = ask_quietly(Ready, command=wait)
     if not ready:
         yield from fail("\n".join(output))
@@ -115,14 +119,18 @@ def app_role():
     yield StringCommand(program("srq-hpn-app-role", "apply"))
 
 
-def schema_state(record: dict | None, database: dict | None) -> str:
+def schema_state(record: dict | None, database: dict | None, running: dict | None = None,
+                 migrations: str | None = None) -> str:
     """What the live database says, before any container runs alembic (pure; unit-tested):
-    "current" (at the heads recorded for this release), "empty" (no table at all),
-    or "ask" (alembic must tell: a new release, or a schema not as recorded)."""
+    "current" (at the heads recorded for this release, or for the running release when
+    this one ships the very same migration scripts), "empty" (no table at all), or "ask"
+    (alembic must tell: new migrations, or a schema not as recorded)."""
     if database is None:
         return "ask"
     if not database["revisions"] and database["tables"] == 0:
         return "empty"
+    if record is None and running and migrations and running.get("migrations") == migrations:
+        record = running
     heads = sorted((record or {}).get("migration_heads") or [])
     if heads and sorted(database["revisions"]) == heads:
         return "current"
@@ -151,15 +159,18 @@ def migrated(paths: layout.Paths, before_migrating=None, user: str = "srq_hpn", 
     state = learnt()
     db_container = container_names(state.config)[layout.DB] if state.config else layout.CONTAINERS[layout.DB]
     live = host.get_fact(facts.DatabaseRevision, container=db_container, user=user, database=database)
-    records = host.get_fact(facts.Releases, state_dir=paths.state_dir)["releases"]
-    record = next((r for r in records if r["release"] == state.release), None)
+    releases = host.get_fact(facts.Releases, state_dir=paths.state_dir)
+    record = next((r for r in releases["releases"] if r["release"] == state.release), None)
+    running = next((r for r in releases["releases"] if r["release"] == releases["current"]), None)
     upgrade = StringCommand(
         compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
         + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"
     )
-    situation = schema_state(record, live)
+    situation = schema_state(record, live, running, state.migrations)
     if situation == "current":
         state.migration_before = state.migration_after = live["revisions"]
+        if record is None:
+            host.log("The release ships the running release's migration scripts: nothing to migrate")
         host.noop(f"the schema is at the release's newest migration ({', '.join(live['revisions'])})")
         return
     if situation == "empty":

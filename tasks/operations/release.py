@@ -213,8 +213,9 @@ def images_built(paths: layout.Paths):
 
 
 def release_record(release: str, source: str, source_revision: str | None, commit: str | None,
-                   images: dict[str, str], heads: list[str]) -> dict:
+                   images: dict[str, str], heads: list[str], migrations: str | None = None) -> dict:
     return {
+        "migrations": migrations,
         "release": release,
         "created": now(),
         "source": source,
@@ -255,7 +256,8 @@ def release_recorded(paths: layout.Paths, source: str, commit: str | None, keep:
                  f"{shlex.quote(now())} {shlex.quote(state.release)} >> {shlex.quote(releases + '/history')}")
     if not any(r["release"] == state.release for r in known["releases"]):
         images = {service: f"{project}-{service}:{state.release}" for service in state.built}
-        record = release_record(state.release, source, state.source_revision, commit, images, state.migration_after)
+        record = release_record(state.release, source, state.source_revision, commit, images, state.migration_after,
+                                state.migrations)
         yield StringCommand(
             f"mkdir -p {shlex.quote(releases)} && printf '%s\\n' {shlex.quote(json.dumps(record, sort_keys=True))}"
             f" > {shlex.quote(releases + '/' + state.release + '.json')} && {went_live}"

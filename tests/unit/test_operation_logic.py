@@ -184,8 +184,9 @@ def test_images_to_build_and_to_pull():
     own, pulled = wanted_images(config, ["api", "worker"], "r1")
     assert own == {"api": "srq-hpn-api:r1", "worker": "srq-hpn-worker:r1"}
     assert pulled == ["caddy:2", "postgres:16"]
-    labels = ImageLabels().process(["present srq-hpn-api:r1 d1", "present srq-hpn-worker:r1 old",
-                                    "present postgres:16 <no value>", "missing caddy:2"])
+    labels = ImageLabels().process(["id srq-hpn-api:r1 sha256:1", "id srq-hpn-worker:r1 sha256:2",
+                                    "id postgres:16 sha256:3", "missing caddy:2",
+                                    "label sha256:1 d1", "label sha256:2 old", "label sha256:3 <no value>"])
     assert labels == {"srq-hpn-api:r1": "d1", "srq-hpn-worker:r1": "old", "postgres:16": "", "caddy:2": None}
     assert missing_images(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
 
@@ -202,3 +203,14 @@ def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_sche
     assert backup_at({"migration_heads": ["0002"]}, backups)["name"] == "b2"
     assert backup_at({"migration_heads": ["0001"]}, backups) is None
     assert backup_at({"migration_heads": []}, backups) is None
+
+
+def test_a_release_with_the_running_releases_migrations_needs_no_alembic_container():
+    from tasks.operations.database import schema_state
+
+    live = {"revisions": ["0002"], "tables": 2}
+    running = {"release": "r1", "migration_heads": ["0002"], "migrations": "m1"}
+    assert schema_state(None, live, running, "m1") == "current"
+    assert schema_state(None, live, running, "m2") == "ask"  # new or changed migration scripts
+    assert schema_state(None, live, running, None) == "ask"  # not known (git): alembic tells
+    assert schema_state(None, {"revisions": ["0001"], "tables": 2}, running, "m1") == "ask"

@@ -72,3 +72,14 @@ def test_unshippable_names_are_refused(tmp_path):
     (tmp_path / "back\\slash").write_text("x")
     with pytest.raises(sourcetree.SourceError, match="newline or backslash"):
         sourcetree.files(tmp_path)
+
+
+def test_the_migration_scripts_checksum_follows_versions_only(tmp_path):
+    make_app(tmp_path)
+    (tmp_path / "apps/api/alembic/versions").mkdir(parents=True)
+    (tmp_path / "apps/api/alembic/versions/0001_a.py").write_text("revision = '0001'\n")
+    first = sourcetree.Upload.of(tmp_path)
+    (tmp_path / "apps/api/main.py").write_text("print('changed code')\n")
+    assert sourcetree.Upload.of(tmp_path).migrations == first.migrations != ""
+    (tmp_path / "apps/api/alembic/versions/0002_b.py").write_text("revision = '0002'\n")
+    assert sourcetree.Upload.of(tmp_path).migrations != first.migrations
