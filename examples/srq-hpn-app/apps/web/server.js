@@ -47,7 +47,12 @@ const page = `<!doctype html>
 </html>
 `;
 
+let closing = false;
+
 const server = http.createServer((req, res) => {
+  // While shutting down, each answer closes its connection: the proxy opens a new one
+  // (to the new version) for the next request, and this process can exit at once.
+  if (closing) res.setHeader("connection", "close");
   const path = (req.url || "/").split("?")[0];
   if ((req.method === "GET" || req.method === "HEAD") && path === "/") {
     res.writeHead(200, {
@@ -75,6 +80,7 @@ server.listen(PORT, HOST, () => {
 // keep-alive connections, and exit (at the latest after 10 s).
 function shutdown(signal) {
   console.log(`received ${signal}, closing`);
+  closing = true;
   server.close(() => process.exit(0));
   server.closeIdleConnections();
   setTimeout(() => process.exit(0), 10000).unref();
