@@ -264,9 +264,10 @@ def plan(only: set[str]) -> dict[str, list[str]]:
     """The phases each way runs: what was asked, and the cold setup any later phase needs."""
     hand = [phase for phase in ("update", "migration") if phase in only]
     deployed = [phase for phase in ("update", "migration", "noop") if phase in only]
+    bad = ["bad"] if "bad" in only else []
     return {
         BY_HAND: (["cold"] if hand or "cold" in only else []) + hand,
-        DEPLOY: (["cold"] if deployed or only & {"cold", "lag"} else []) + deployed + (["bad"] if "bad" in only else []),
+        DEPLOY: (["cold"] if deployed or only & {"cold", "lag"} else []) + deployed + bad,
     }
 
 
@@ -296,14 +297,26 @@ def record(results: Results, number: int, phase: str, way: str, outcome: Outcome
         events = readiness(server, outcome.run)
         results.put("lag", DEPLOY, number, events)
         results.events = results.events or events
-        results.machine.setdefault("server's Docker, Compose", server.exec(
-            "docker version --format '{{.Server.Version}}'; docker compose version --short", timeout=60)[1].replace("\n", " ").strip())
+        versions = "docker version --format '{{.Server.Version}}'; docker compose version --short"
+        results.machine.setdefault("server's Docker, Compose", " ".join(server.exec(versions, timeout=60)[1].split()))
     print(f"round {number}: {phase:<9} {way:<8} {outcome.seconds:6.1f} s  {note(phase, outcome)}", flush=True)
+
+
+def attempt(results: Results, number: int, phase: str, way: str, measure_it) -> Outcome | None:
+    """Measure one phase of one way; a failure is recorded (and printed), not raised."""
+    try:
+        return measure_it()
+    except PhaseFailed as failure:
+        results.put(phase, way, number, "failed")
+        results.failures.append(f"round {number}, {phase}, {way}: {failure}")
+        print(f"round {number}: {phase} {way} FAILED:\n{failure}", file=sys.stderr, flush=True)
+        return None
 
 
 def run_round(number: int, testbed: harness.Testbed, apps: dict[str, Path], work: Path, only: set[str],
               results: Results) -> None:
-    """Fresh servers for both ways, each phase in turn, the two ways alternating by round."""
+    """Fresh servers for both ways, each phase in turn, the two ways alternating by round;
+    after a failure, that way's later phases are skipped in this round."""
     order = [BY_HAND, DEPLOY] if number % 2 else [DEPLOY, BY_HAND]
     phases = plan(only)
     servers = {way: testbed.start_server(f"speed{number}-{'guide' if way == BY_HAND else 'deploy'}")
@@ -312,12 +325,9 @@ def run_round(number: int, testbed: harness.Testbed, apps: dict[str, Path], work
     try:
         for phase in ("cold", "update", "migration", "noop", "bad"):
             for way in [way for way in order if phase in phases[way]]:
-                try:
-                    outcome = measure(phase, way, servers[way], apps, work / f"checkout-{number}", settings)
-                except PhaseFailed as failure:
-                    results.put(phase, way, number, "failed")
-                    results.failures.append(f"round {number}, {phase}, {way}: {failure}")
-                    print(f"round {number}: {phase} {way} FAILED:\n{failure}", file=sys.stderr, flush=True)
+                outcome = attempt(results, number, phase, way, lambda: measure(
+                    phase, way, servers[way], apps, work / f"checkout-{number}", settings))
+                if outcome is None:
                     phases[way] = []
                     continue
                 record(results, number, phase, way, outcome, servers[way])
@@ -360,8 +370,9 @@ def print_table(results: Results, only: set[str]) -> None:
     rounds = "".join(f"{f'round {n}':>9}" for n in range(1, results.rounds + 1))
     print(f"\n{'phase (seconds)':<40} {'way':<8} {rounds}{'median':>9}  deploy/by hand")
     for phase in [phase for phase in TITLES if phase in only]:
-        print(table_line(TITLES[phase], BY_HAND, ["n/a"] * results.rounds, "n/a") if phase in ("noop", "bad") else
-              table_line(TITLES[phase], BY_HAND, results.row(phase, BY_HAND), median(seconds_of(results.row(phase, BY_HAND)))))
+        alone = phase in ("noop", "bad")  # nothing to compare by hand
+        by_hand = ["n/a"] * results.rounds if alone else results.row(phase, BY_HAND)
+        print(table_line(TITLES[phase], BY_HAND, by_hand, "n/a" if alone else median(seconds_of(by_hand))))
         row, last = results.row(phase, DEPLOY), ratio(results, phase)
         print(table_line("", DEPLOY, row, median(seconds_of(row)), f"{last:.2f}x" if last else ""))
         print_facts(results, phase)
@@ -416,9 +427,11 @@ def goals(results: Results) -> list[tuple[str, str, bool | None]]:
          None if noop_mid is None else noop_mid < 2 and not any(changed) and not any(restarted)),
         ("P3 updates no slower than by hand", f"code {show(update)}, code + migration {show(migration)}",
          None if update is None or migration is None else update <= 1 and migration <= 1),
-        ("P4 moves on < 1 s after readiness", f"db {show(lag['db'], '{:.2f} s')}, api {show(lag['api'], '{:.2f} s')}",
+        ("P4 moves on < 1 s after readiness",
+         f"db {show(lag['db'], '{:.2f} s')}, api {show(lag['api'], '{:.2f} s')}",
          None if lag["db"] is None or lag["api"] is None else lag["db"] < 1 and lag["api"] < 1),
-        ("bad input fails < 2 s, before connecting", f"{show(bad_mid, '{:.1f} s')}, connected in {connected} of {len(bads)}",
+        ("bad input fails < 2 s, before connecting",
+         f"{show(bad_mid, '{:.1f} s')}, connected in {connected} of {len(bads)}",
          None if bad_mid is None else bad_mid < 2 and not connected),
     ]
 
