@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,8 +23,25 @@ def pyinfra_command() -> str:
     return "pyinfra"
 
 
+@dataclass(frozen=True)
+class OutputLine:
+    """One line of a run's output, stamped as it arrived."""
+
+    at: float  # seconds since the command was started
+    wall: float  # the host's clock (time.time()) when it arrived
+    stream: str  # "stdout" or "stderr"
+    text: str  # without its newline
+
+
 class PyinfraRun(subprocess.CompletedProcess):
-    """A finished `pyinfra` run: returncode, stdout, stderr, and readers of its output."""
+    """A finished `pyinfra` run: returncode, stdout, stderr, and readers of its output.
+    With run_pyinfra(stamped=True) also `lines` (each OutputLine as it arrived) and
+    `seconds` (wall time from start to exit) and `started_at` (the host's clock at start);
+    otherwise `lines` is empty."""
+
+    lines: list[OutputLine] = []
+    seconds: float | None = None
+    started_at: float | None = None
 
     @property
     def output(self) -> str:
@@ -62,41 +81,47 @@ def run_pyinfra(
     timeout: float = PYINFRA_TIMEOUT,
     echo: bool = False,
     cwd: Path = REPO_ROOT,
+    stamped: bool = False,
 ) -> PyinfraRun:
     """Run `pyinfra inventory.py *args` from the repository root (or `cwd`), with SRQ_HPN_INVENTORY
     naming a JSON file of `inventory_data` ({"group": [[host, data], ...]}).
 
-    stdout/stderr are captured (and, with echo=True, also printed as they come)."""
+    stdout/stderr are captured (and, with echo=True, also printed as they come; with
+    stamped=True each line is kept with the time it arrived, in `run.lines`)."""
     with tempfile.NamedTemporaryFile("w", prefix="srq-hpn-inventory-", suffix=".json", delete=False) as handle:
         json.dump(inventory_data, handle, indent=2)
         inventory_file = handle.name
     try:
         command = [pyinfra_command(), "inventory.py", *args]
         full_env = {**os.environ, "SRQ_HPN_INVENTORY": inventory_file, **(env or {})}
-        if not echo:
+        if not (echo or stamped):
             done = subprocess.run(
                 command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
             )
-        else:
-            done = _run_echoing(command, full_env, timeout, cwd)
-        return PyinfraRun(done.args, done.returncode, done.stdout, done.stderr)
+            return PyinfraRun(done.args, done.returncode, done.stdout, done.stderr)
+        return _run_streaming(command, full_env, timeout, cwd, echo)
     finally:
         os.unlink(inventory_file)
 
 
-def _run_echoing(command: list[str], env: dict[str, str], timeout: float, cwd: Path) -> subprocess.CompletedProcess:
+def _run_streaming(command: list[str], env: dict[str, str], timeout: float, cwd: Path, echo: bool) -> PyinfraRun:
+    """Run `command`, reading stdout and stderr line by line as they come: each line
+    is stamped with its arrival time, and with echo also printed."""
+    wall, started = time.time(), time.monotonic()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    chunks: dict[str, list[str]] = {"out": [], "err": []}
+    lines: list[OutputLine] = []
 
-    def pump(stream: TextIO, key: str, sink: TextIO) -> None:
+    def pump(stream: TextIO, name: str, sink: TextIO) -> None:
         for line in stream:
-            chunks[key].append(line)
-            sink.write(line)
-            sink.flush()
+            at = time.monotonic() - started
+            lines.append(OutputLine(at, wall + at, name, line.rstrip("\n")))
+            if echo:
+                sink.write(line)
+                sink.flush()
 
-    threads = [threading.Thread(target=pump, args=(process.stdout, "out", sys.stdout)),
-               threading.Thread(target=pump, args=(process.stderr, "err", sys.stderr))]
+    threads = [threading.Thread(target=pump, args=(process.stdout, "stdout", sys.stdout)),
+               threading.Thread(target=pump, args=(process.stderr, "stderr", sys.stderr))]
     for thread in threads:
         thread.start()
     try:
@@ -106,7 +131,13 @@ def _run_echoing(command: list[str], env: dict[str, str], timeout: float, cwd: P
             process.kill()
         for thread in threads:
             thread.join()
-    return subprocess.CompletedProcess(command, process.returncode, "".join(chunks["out"]), "".join(chunks["err"]))
+    seconds = time.monotonic() - started
+    lines.sort(key=lambda line: line.at)
+    run = PyinfraRun(command, process.returncode,
+                     "".join(f"{line.text}\n" for line in lines if line.stream == "stdout"),
+                     "".join(f"{line.text}\n" for line in lines if line.stream == "stderr"))
+    run.lines, run.seconds, run.started_at = lines, seconds, wall
+    return run
 
 
 def describe_run(result: subprocess.CompletedProcess, tail: int = 80) -> str:
