@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tasks import layout
 from tests.integration.helpers import (
     BACKUP_DIR,
     assert_no_traceback,
@@ -19,9 +20,11 @@ from tests.integration.helpers import (
 )
 from tests.testbed import harness
 
+DRILL_RECORD = layout.Paths().drill_record
+
 
 def last_drill(server) -> dict:
-    _, text = server.exec("cat /var/lib/srq-hpn/drills/last.json")
+    _, text = server.exec(f"cat {DRILL_RECORD}")
     return json.loads(text)
 
 
@@ -31,9 +34,12 @@ def scratch_containers(server) -> str:
 
 @pytest.fixture
 def damaged(server):
-    """A copy of the newest backup, to damage; removed afterwards (the shared server keeps
-    only its real backups). Its name is older than every real one: never the newest."""
+    """A copy of the newest backup, to damage; removed afterwards, and the drill record
+    put back as it was (the shared server keeps only its real backups, and the checklist
+    scenarios after this one see the last real drill, not this staged failure). Its name
+    is older than every real one: never the newest."""
     made = []
+    server.exec(f"cp -a {DRILL_RECORD} {DRILL_RECORD}.kept 2>/dev/null || true")
 
     def copy(label: str) -> str:
         source = take_backup(server) if not backups(server) else backups(server)[-1]
@@ -45,6 +51,7 @@ def damaged(server):
     yield copy
     for name in made:
         server.exec(f"rm -rf {BACKUP_DIR}/{name}")
+    server.exec(f"if [ -e {DRILL_RECORD}.kept ]; then mv {DRILL_RECORD}.kept {DRILL_RECORD}; else rm -f {DRILL_RECORD}; fi")
 
 
 def test_the_drill_passes_on_a_good_backup(deployed, server, testbed):

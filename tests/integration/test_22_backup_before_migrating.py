@@ -60,7 +60,7 @@ def test_every_migration_waits_for_its_backup(fresh_server, testbed, tmp_path):
     server = fresh_server("migrations")
     settings = testbed.settings()
     first = deploy(server, settings)
-    assert "The database has no migration applied yet (empty): no backup before migrating" in first.output
+    assert "Migrating an empty database (nothing to back up first)" in first.output
     assert backups(server) == []
     ca = harness.caddy_root_ca(server, tmp_path / "ca.crt")
     for n in range(4):

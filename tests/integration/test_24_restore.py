@@ -69,7 +69,7 @@ def test_a_restore_is_refused_without_the_confirmation(deployed, server, testbed
 
 
 def test_a_restore_brings_the_data_back_while_caddy_keeps_answering(deployed, server, testbed, caddy_ca):
-    kept = [post_event(server, caddy_ca, f"kept {n}") for n in range(3)]
+    kept = [post_event(server, caddy_ca, f"round trip {n}") for n in range(3)]
     name = take_backup(server)
     at_backup = data_dump(server)
     volume = server.exec(f"docker volume inspect --format '{{{{.CreatedAt}}}}' {VOLUME}")[1]
@@ -113,7 +113,7 @@ def test_a_restore_brings_the_data_back_while_caddy_keeps_answering(deployed, se
                              password=new_password, autocommit=True, connect_timeout=10) as connection:
             titles = [row[0] for row in connection.execute("SELECT title FROM events ORDER BY id")]
             connection.execute("INSERT INTO event_tags (event_id, tag) VALUES (%s, 'restored')", (kept[0]["id"],))
-    assert [event["title"] for event in kept] == [t for t in titles if t.startswith("kept ")]
+    assert [event["title"] for event in kept] == [t for t in titles if t.startswith("round trip ")]
     assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
     # Same volume; the lock released and the restore in the audit log.
     assert server.exec(f"docker volume inspect --format '{{{{.CreatedAt}}}}' {VOLUME}")[1] == volume
