@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks import layout
-from tasks.settings import KNOWN_DEFAULT_PASSWORDS, MIN_DISTINCT_PASSWORD_CHARS, MIN_PASSWORD_LENGTH, Settings
+from tasks.settings import Settings
+from tasks.validation import KNOWN_DEFAULT_PASSWORDS, MIN_DISTINCT_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 
 PASS, WARN, FAIL, CANNOT = "pass", "warn", "fail", "cannot-check"
 STATUSES = (PASS, WARN, FAIL, CANNOT)

@@ -16,24 +16,17 @@ from pathlib import Path
 
 import gevent
 from pyinfra import context, host
-from pyinfra.api.state import BaseStateCallback
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.state import BaseStateCallback
 
-from tasks import appspec, facts, layout
+from tasks import appspec, facts, layout, snapshot
 from tasks.backup_settings import restore_problems
-from tasks import snapshot
 from tasks.remote import RemoteError, run
 from tasks.render import parse_env_file
 from tasks.secrets import EnvSources, Passwords
-from tasks.settings import (
-    OFFSITE_PASSWORD_ENV,
-    Settings,
-    SettingsError,
-    check_settings,
-    load_defaults,
-    with_defaults,
-)
+from tasks.settings import OFFSITE_PASSWORD_ENV, Settings, load_defaults, with_defaults
 from tasks.sourcetree import SourceError, Upload
+from tasks.validation import SettingsError, check_settings
 
 
 class PreflightError(PyinfraError):

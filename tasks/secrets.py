@@ -16,13 +16,8 @@ from dataclasses import dataclass, field
 
 from pyinfra import host
 
-from tasks.settings import (
-    KNOWN_DEFAULT_PASSWORDS,
-    Settings,
-    check_secret_characters,
-    database_url,
-    generate_password,
-)
+from tasks.settings import Settings, database_url, generate_password
+from tasks.validation import KNOWN_DEFAULT_PASSWORDS, check_secret_characters
 
 PASSWORD_SOURCES = ("the environment", "the server", "generated now")
 # Variables the deploy itself derives; every one of the guide's Quick Reference.

@@ -10,7 +10,7 @@ from pyinfra import host, logger
 from pyinfra.api import HiddenValue, operation
 from pyinfra.operations import files
 
-from tasks import appspec, facts, layout, render
+from tasks import appspec, deploy_layer, facts, layout, render
 from tasks.commands import compose, compose_files_only, parse_status, status_block
 from tasks.digest import sha256
 from tasks.operations.files import private_file
@@ -152,7 +152,7 @@ def compose_layer(settings, release):
     digest = config["x-build-digest"]
     release_id = release.id()
     try:
-        layer = appspec.build_layer(
+        layer = deploy_layer.build_layer(
             config,
             app_dir=paths.app_dir,
             caddy_dir=paths.caddy_dir,
@@ -171,7 +171,7 @@ def compose_layer(settings, release):
               f"{layout.ENV_FILE}): release images, Caddyfile, port rules.")
     written = False
     names = appspec.container_names(config)
-    override = appspec.dump_override(layer.document, header)
+    override = deploy_layer.dump_override(layer.document, header)
     checked = f"{paths.override}.checked"  # the checksum of the layer whose result passed the checks below
     for src, dest in (
         (override, paths.override),
@@ -195,7 +195,7 @@ def compose_layer(settings, release):
         yield from fail(unreadable("docker compose cannot read the app's compose file with the deploy's layer",
                                    merged, paths))
         return
-    problems = appspec.exposure_problems(merged["config"], settings.postgres_publish_localhost)
+    problems = deploy_layer.exposure_problems(merged["config"], settings.postgres_publish_localhost)
     if problems:
         yield from fail("\n".join(
             ["The app's compose configuration still publishes ports against the guide's rules:"]

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tasks import appspec, layout
+from tasks import appspec, deploy_layer, layout
 from tasks.settings import ROOT
 
 SAMPLE = ROOT / "examples" / "srq-hpn-app"
@@ -97,7 +97,7 @@ def config(**services):
 
 
 def layer(cfg, template=True, db_on_localhost=True):
-    return appspec.build_layer(cfg, app_dir="/opt/srq-hpn", caddy_dir="/var/lib/srq-hpn/caddy",
+    return deploy_layer.build_layer(cfg, app_dir="/opt/srq-hpn", caddy_dir="/var/lib/srq-hpn/caddy",
                                caddyfile_template=template, db_on_localhost=db_on_localhost,
                                release="abc123def456", build_digest="d1")
 
@@ -118,7 +118,7 @@ Loader.add_constructor("!reset", lambda loader, node: ("reset", loader.construct
 
 
 def dumped(result):
-    return yaml.load(appspec.dump_override(result.document, "header"), Loader=Loader)["services"]
+    return yaml.load(deploy_layer.dump_override(result.document, "header"), Loader=Loader)["services"]
 
 
 def test_guide_shaped_ports_need_no_correction():
@@ -203,8 +203,8 @@ def test_missing_guide_service_or_host_network_is_refused():
 
 
 def test_exposure_problems_of_a_merged_configuration():
-    assert appspec.exposure_problems(config(caddy={"ports": [port(443)]}), True) == []
-    assert appspec.exposure_problems(config(db={"ports": [port(5432)]}), True) == [
+    assert deploy_layer.exposure_problems(config(caddy={"ports": [port(443)]}), True) == []
+    assert deploy_layer.exposure_problems(config(db={"ports": [port(5432)]}), True) == [
         "db: 5432:5432/tcp (the database is published on 127.0.0.1 only, and only with postgres_publish_localhost)"]
 
 

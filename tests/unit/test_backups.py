@@ -10,7 +10,8 @@ from tasks import layout, render
 from tasks.backup_settings import offsite_target, restore_problems
 from tasks.facts import Backups, CalendarCheck, LastDrill
 from tasks.operations.backups import migration_label
-from tasks.settings import check_settings, generate_password, with_defaults
+from tasks.settings import generate_password, with_defaults
+from tasks.validation import check_settings
 
 GOOD = {"srq_hpn_domain": "example.com"}
 

@@ -14,7 +14,8 @@ from tasks.facts import Checklist
 from tasks.facts.checklist import PROGRAMS_MARK
 from tasks.digest import sha256
 from tasks.secrets import EnvSources, Passwords
-from tasks.settings import KNOWN_DEFAULT_PASSWORDS, WEBHOOK_ENV_VAR, check_monitor, check_webhook
+from tasks.settings import WEBHOOK_ENV_VAR
+from tasks.validation import KNOWN_DEFAULT_PASSWORDS, check_monitor, check_webhook
 
 JUDGE = render.SERVER_PROGRAMS / "checks-judge.sh"
 DAY = 86400

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tasks.settings import SettingsError, check_settings, generate_password, validated_settings
+from tasks.settings import generate_password
+from tasks.validation import SettingsError, check_settings, validated_settings
 
 GOOD = {"srq_hpn_domain": "example.com"}
 STRONG = generate_password()
@@ -180,6 +181,6 @@ def test_generated_passwords_are_openssl_strength():
 
 
 def problems_free(password):
-    from tasks.settings import check_password
+    from tasks.validation import check_password
 
     return check_password("X", password) == []

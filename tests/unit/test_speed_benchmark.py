@@ -1,7 +1,7 @@
 """The speed benchmark's pure parts: reading Docker's timestamps and pyinfra's stamped
 lines, the readiness lags, the phases each way runs, the goals' verdicts."""
 
-from benchmarks import speed
+from benchmarks import speed, speed_report
 from tests.testbed.cli import OutputLine, PyinfraRun
 
 START = 1_700_000_000.0
@@ -33,7 +33,7 @@ def test_deploy_steps_are_pyinfra_headers_with_the_time_to_the_next_one():
 def test_quick_operations_of_one_step_are_collapsed():
     steps = [(0.0, 0.2, "Starting operation: Programs | a"), (0.2, 0.3, "Starting operation: Programs | b"),
              (0.5, 4.0, "Starting operation: Programs | slow"), (4.5, 0.1, "Starting operation: Other | c")]
-    assert speed.collapsed(steps) == [
+    assert speed_report.collapsed(steps) == [
         (0.0, 0.5, "Programs | 2 operations, each < 0.5 s"),
         (0.5, 4.0, "Starting operation: Programs | slow"),
         (4.5, 0.1, "Starting operation: Other | c"),
@@ -49,10 +49,10 @@ def test_the_lags_are_measured_from_readiness():
     assert speed.arrival(run, "--> Starting operation", after=START + 3.0) == START + 3.2
     events = {"PostgreSQL ready": 2.5, "next operation after db": 3.2, "api ready": 7.6, "api ready seen": 8.0,
               "next operation after api": 9.0}
-    found = speed.lags(events)
+    found = speed_report.lags(events)
     assert round(found["db"], 2) == 0.7 and round(found["api"], 2) == 0.4
     assert round(found["api to next operation"], 2) == 1.4
-    assert speed.lags({"PostgreSQL ready": None})["db"] is None
+    assert speed_report.lags({"PostgreSQL ready": None})["db"] is None
 
 
 def test_each_way_runs_the_cold_setup_that_its_later_phases_need():
@@ -66,13 +66,13 @@ def test_each_way_runs_the_cold_setup_that_its_later_phases_need():
 
 
 def test_the_goals_are_judged_on_medians():
-    results = speed.Results(rounds=3)
+    results = speed_report.Results(rounds=3)
     for number, (by_hand, deployed) in enumerate([(40, 26), (50, 30), (45, 60)], start=1):
-        results.put("cold", speed.BY_HAND, number, speed.Outcome(by_hand))
-        results.put("cold", speed.DEPLOY, number, speed.Outcome(deployed))
-        results.put("noop", speed.DEPLOY, number, speed.Outcome(1.5, facts={"changed": [], "restarted": []}))
-    results.put("noop", speed.DEPLOY, 3, speed.Outcome(1.0, facts={"changed": ["x"], "restarted": []}))
-    verdicts = {goal.split()[0]: met for goal, _figures, met in speed.goals(results)}
+        results.put("cold", speed.BY_HAND, number, speed_report.Outcome(by_hand))
+        results.put("cold", speed.DEPLOY, number, speed_report.Outcome(deployed))
+        results.put("noop", speed.DEPLOY, number, speed_report.Outcome(1.5, facts={"changed": [], "restarted": []}))
+    results.put("noop", speed.DEPLOY, 3, speed_report.Outcome(1.0, facts={"changed": ["x"], "restarted": []}))
+    verdicts = {goal.split()[0]: met for goal, _figures, met in speed_report.goals(results)}
     assert verdicts["P1"] is True  # 30 / 45
     assert verdicts["P2"] is False  # one run changed something
     assert verdicts["P3"] is None and verdicts["P4"] is None

@@ -1,0 +1,271 @@
+"""The rules a host's settings and secrets must follow, one check per section.
+
+Pure code, unit-tested: every problem is a sentence naming the setting and the fix,
+and validated_settings reports them all at once, before anything on the server changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+from tasks.backup_settings import check_backups, check_recovery
+from tasks.layout import SYSTEM_DIRS
+from tasks.settings import (
+    MONITOR_INTERVAL_RANGE,
+    OFFSITE_PASSWORD_ENV,
+    PASSWORD_ENV_VARS,
+    SETTING_PREFIXES,
+    WEBHOOK_ENV_VAR,
+    Settings,
+    load_defaults,
+    local_path,
+    with_defaults,
+)
+
+# Values seen in guides, examples and default images: never acceptable as secrets.
+KNOWN_DEFAULT_PASSWORDS = {
+    "",
+    "postgres",
+    "password",
+    "changeme",
+    "change-me",
+    "secret",
+    "srq_hpn",
+    "srq_hpn_app",
+    "<generated-superuser-password>",
+    "<generated-app-password>",
+}
+MIN_PASSWORD_LENGTH = 32
+MIN_DISTINCT_PASSWORD_CHARS = 12
+
+IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+APP_SOURCES = ("upload", "git")
+TLS_MODES = ("letsencrypt", "internal")
+INSTALL_METHODS = ("official", "distro")
+CADDYFILE_MODES = ("template", "repository")
+
+
+class SettingsError(ValueError):
+    """Raised with every problem of a configuration, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "the configuration has {} problem(s); nothing on the server was changed:\n{}".format(
+                len(problems), "\n".join(f"  - {problem}" for problem in problems)
+            )
+        )
+
+
+def check_unknown(data: dict, defaults: dict) -> list[str]:
+    problems = []
+    for key in sorted(data):
+        if key.startswith(SETTING_PREFIXES) and key not in defaults:
+            close = difflib.get_close_matches(key, defaults, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"unknown setting {key!r}{hint}")
+    return problems
+
+
+def check_types(merged: dict, defaults: dict) -> list[str]:
+    """Each value has its default's type (the other rules rely on it)."""
+    problems = []
+    for key, default in defaults.items():
+        value = merged[key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            problems.append(f"{key} must be True or False, got {value!r}")
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (value == 0 and default > 0):
+                problems.append(f"{key} must be a {'positive ' if default > 0 else ''}whole number, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            problems.append(f"{key} must be a string, got {value!r}")
+        elif isinstance(default, list) and not (
+            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        ):
+            problems.append(f"{key} must be a list of strings, got {value!r}")
+        elif isinstance(default, dict) and not (
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            problems.append(f"{key} must be a dict of strings, got {value!r}")
+    return problems
+
+
+def check_domain(domain) -> list[str]:
+    if not isinstance(domain, str) or not domain:
+        return ["srq_hpn_domain (DOMAIN) is required: the host name Caddy serves, e.g. example.com"]
+    problems = []
+    if "://" in domain or "/" in domain or ":" in domain or any(c.isspace() for c in domain):
+        problems.append(
+            f"srq_hpn_domain must be a bare host name (no scheme, path, port or spaces), got {domain!r}"
+        )
+    elif len(domain) > 253 or not all(HOSTNAME_LABEL_RE.match(label) for label in domain.split(".")):
+        problems.append(f"srq_hpn_domain is not a valid host name: {domain!r}")
+    return problems
+
+
+def check_directories(merged: dict) -> list[str]:
+    problems = []
+    for key in ("srq_hpn_app_dir", "srq_hpn_state_dir"):
+        value = merged[key]
+        if not re.match(r"^/[A-Za-z0-9._/-]+$", value) or value.rstrip("/") in SYSTEM_DIRS or ".." in value.split("/"):
+            problems.append(
+                f"{key} must be an absolute path of its own (letters, digits, . _ - /), got {value!r}"
+            )
+    app, state = (merged[k].rstrip("/") + "/" for k in ("srq_hpn_app_dir", "srq_hpn_state_dir"))
+    if app.startswith(state) or state.startswith(app):
+        problems.append("srq_hpn_state_dir must be outside srq_hpn_app_dir (the app's checkout), and not contain it")
+    return problems
+
+
+def check_database(merged: dict) -> list[str]:
+    problems = []
+    for key in ("postgres_db", "postgres_user", "postgres_app_user"):
+        if not IDENTIFIER_RE.match(merged[key]):
+            problems.append(
+                f"{key} must be a PostgreSQL identifier (lower-case letters, digits and _, "
+                f"not starting with a digit, at most 63 characters), got {merged[key]!r}"
+            )
+    if merged["postgres_user"] == merged["postgres_app_user"]:
+        problems.append("postgres_app_user must differ from postgres_user (least privilege)")
+    return problems
+
+
+def check_source(merged: dict) -> list[str]:
+    """Where the app comes from (the content of an uploaded checkout is checked in
+    tasks.appspec, against the contract)."""
+    problems = []
+    source = merged["srq_hpn_app_source"]
+    if source not in APP_SOURCES:
+        problems.append(f"srq_hpn_app_source must be one of {', '.join(APP_SOURCES)}, got {source!r}")
+    elif source == "upload":
+        path = local_path(merged["srq_hpn_app_local_path"])
+        if not path.is_dir():
+            problems.append(f"srq_hpn_app_local_path {str(path)!r} is not a directory (a checkout of the app)")
+    elif source == "git":
+        if not merged["srq_hpn_app_git_repo"]:
+            problems.append("srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'")
+        if not re.match(r"^[A-Za-z0-9._/-]+$", merged["srq_hpn_app_git_branch"]):
+            problems.append(f"srq_hpn_app_git_branch is not a branch name: {merged['srq_hpn_app_git_branch']!r}")
+        key_path = merged["srq_hpn_app_git_deploy_key"]
+        if key_path and not Path(key_path).expanduser().is_file():
+            problems.append(f"srq_hpn_app_git_deploy_key {key_path!r} is not a readable file")
+    return problems
+
+
+def check_app(merged: dict) -> list[str]:
+    problems = []
+    if merged["srq_hpn_caddyfile"] not in CADDYFILE_MODES:
+        problems.append(
+            f"srq_hpn_caddyfile must be one of {', '.join(CADDYFILE_MODES)}, got {merged['srq_hpn_caddyfile']!r}"
+        )
+    for name, value in merged["app_env"].items():
+        if not ENV_NAME_RE.match(name):
+            problems.append(f"app_env: {name!r} is not an environment variable name")
+        elif any(c in value for c in "'\n\r") or not value.isprintable():
+            problems.append(f"app_env: the value of {name} must not contain single quotes or control characters")
+    return problems
+
+
+def check_caddy(merged: dict) -> list[str]:
+    problems = []
+    if merged["caddy_tls"] not in TLS_MODES:
+        problems.append(f"caddy_tls must be one of {', '.join(TLS_MODES)}, got {merged['caddy_tls']!r}")
+    email = merged["caddy_acme_email"]
+    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        problems.append(f"caddy_acme_email is not an email address: {email!r}")
+    if merged["caddy_acme_ca"] and not merged["caddy_acme_ca"].startswith("https://"):
+        problems.append(f"caddy_acme_ca must be an https:// URL, got {merged['caddy_acme_ca']!r}")
+    return problems
+
+
+def check_docker(merged: dict) -> list[str]:
+    problems = []
+    if merged["docker_install_method"] not in INSTALL_METHODS:
+        problems.append(
+            f"docker_install_method must be one of {', '.join(INSTALL_METHODS)}, "
+            f"got {merged['docker_install_method']!r}"
+        )
+    if not re.match(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
+        problems.append(f"docker_log_max_size must look like 10m, got {merged['docker_log_max_size']!r}")
+    return problems
+
+
+def check_monitor(merged: dict) -> list[str]:
+    low, high = MONITOR_INTERVAL_RANGE
+    if not low <= merged["monitor_interval"] <= high:
+        return [f"monitor_interval must be between {low} and {high} seconds, got {merged['monitor_interval']!r}"]
+    return []
+
+
+def check_webhook(environ: dict) -> list[str]:
+    """The monitor's webhook URL, when given (it may hold a token: never echoed)."""
+    url = environ.get(WEBHOOK_ENV_VAR)
+    if not url:
+        return []
+    if not re.match(r"^https?://[^/?#\s]+", url) or check_secret_characters(WEBHOOK_ENV_VAR, url):
+        return [f"{WEBHOOK_ENV_VAR} must be an http:// or https:// URL without spaces, quotes or backslashes"]
+    return []
+
+
+def check_password(name: str, value: str) -> list[str]:
+    """Rules for a password given by the operator (generated ones pass by construction)."""
+    if value in KNOWN_DEFAULT_PASSWORDS or value.lower() in KNOWN_DEFAULT_PASSWORDS:
+        return [f"{name} is a known default or placeholder; generate one: openssl rand -base64 32"]
+    problems = []
+    if len(value) < MIN_PASSWORD_LENGTH:
+        problems.append(
+            f"{name} is too short ({len(value)} characters, at least {MIN_PASSWORD_LENGTH}); "
+            "generate one: openssl rand -base64 32"
+        )
+    elif len(set(value)) < MIN_DISTINCT_PASSWORD_CHARS:
+        problems.append(
+            f"{name} does not look random (only {len(set(value))} distinct characters); "
+            "generate one: openssl rand -base64 32"
+        )
+    problems += check_secret_characters(name, value)
+    return problems
+
+
+def check_secret_characters(name: str, value: str) -> list[str]:
+    """What every secret must avoid to sit safely in .env.production (and in a shell)."""
+    if any(c.isspace() or c in "'\"\\" for c in value) or not value.isprintable():
+        return [f"{name} must not contain spaces, quotes, backslashes or control characters"]
+    return []
+
+
+def check_passwords(environ: dict) -> list[str]:
+    given = {name: environ[name] for name in PASSWORD_ENV_VARS if environ.get(name) is not None}
+    problems = []
+    for name, value in given.items():
+        problems += check_password(name, value)
+    if len(given) == 2 and given["POSTGRES_PASSWORD"] == given["POSTGRES_APP_PASSWORD"]:
+        problems.append("POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD must differ")
+    if environ.get(OFFSITE_PASSWORD_ENV) is not None:
+        problems += check_password(OFFSITE_PASSWORD_ENV, environ[OFFSITE_PASSWORD_ENV])
+    return problems
+
+
+def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
+    """Return every problem of a host's settings and secrets, as readable sentences."""
+    problems = check_unknown(data, defaults)
+    merged = with_defaults(data, defaults)
+    type_problems = check_types(merged, defaults)
+    if type_problems:  # the rules below need values of the right type
+        return problems + type_problems
+    for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker,
+                  check_backups, check_recovery, check_monitor):
+        problems += check(merged)
+    return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
+
+
+def validated_settings(data: dict, environ: dict, defaults: dict | None = None) -> Settings:
+    """Return the host's Settings, or raise SettingsError naming every problem."""
+    defaults = load_defaults() if defaults is None else defaults
+    problems = check_settings(data, defaults, environ)
+    if problems:
+        raise SettingsError(problems)
+    return Settings.from_data(with_defaults(data, defaults))
