@@ -1,7 +1,9 @@
 """Scenario 20: the deploy schedules backups. The timer is enabled with its next run
 due; a run started by hand (as the timer starts it) writes a verified backup of the
 rows the api wrote, root-only; the operator's Backups fact lists it; a run against a
-stopped database fails the unit, and every older backup is kept."""
+stopped database fails the unit, and every older backup is kept; retention with small
+limits, set through the deploy, over backups dated in the past keeps exactly the
+expected ones and nothing that is not the deploy's."""
 
 from datetime import datetime, timezone
 
@@ -9,6 +11,7 @@ from tests.integration.helpers import (
     BACKUP_DIR,
     backup_dir_listing,
     backups,
+    deploy,
     manifest,
     psql,
     take_backup,
@@ -84,3 +87,44 @@ def test_a_run_against_a_stopped_database_fails_the_unit_and_keeps_the_backups(d
     take_backup(server)
     assert SERVICE not in server.failed_units()
     assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
+
+
+def months_before(now: datetime, months: int) -> str:
+    """A backup's name on the 15th of the month `months` before `now`'s, at 02:00 UTC."""
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    return f"srq-hpn-{year:04d}{month + 1:02d}15T020000Z"
+
+
+def test_retention_with_small_limits_keeps_exactly_the_expected_backups(deployed, server, testbed):
+    """The shared server's real backups wait aside while the directory holds backups
+    dated in the past (copies of a real one) and a file of the operator's; a scheduled
+    run with daily 2, weekly 1, monthly 3 then keeps: its own backup (the newest: day 1,
+    week 1, month 1), the 15th of two months ago (day 2, month 2) and of four months
+    ago (month 3); it removes the 14th of two months ago (its month already counted)
+    and the 15th of five months ago (past the monthly limit)."""
+    settings = testbed.settings()
+    source = backups(server)[-1] if backups(server) else take_backup(server)
+    now = datetime.now(timezone.utc)
+    kept_month_2, kept_month_4, removed_month_5 = (months_before(now, n) for n in (2, 4, 5))
+    removed_same_month = kept_month_2.replace("15T", "14T")
+    aside = "/var/backups/srq-hpn-aside-for-a-test"
+    server.exec(f"mkdir -p {aside} && cp -a {BACKUP_DIR}/{source} {aside}/template && "
+                f"mv {BACKUP_DIR}/srq-hpn-* {aside}/ && echo mine > {BACKUP_DIR}/notes.txt")
+    try:
+        for name in (kept_month_2, removed_same_month, kept_month_4, removed_month_5):
+            server.exec(f"cp -a {aside}/template {BACKUP_DIR}/{name}")
+        deploy(server, {**settings, "backup_keep_daily": 2, "backup_keep_weekly": 1, "backup_keep_monthly": 3})
+
+        new = take_backup(server)
+
+        _, journal = server.exec(f"journalctl -u {SERVICE} -n 30 --no-pager")
+        assert sorted(backups(server)) == sorted([kept_month_2, kept_month_4, new]), journal
+        assert f"removed {removed_month_5} (retention: 2 daily, 1 weekly, 3 monthly)" in journal
+        assert f"removed {removed_same_month} (retention: 2 daily, 1 weekly, 3 monthly)" in journal
+        assert server.exec(f"cat {BACKUP_DIR}/notes.txt")[1].strip() == "mine"
+    finally:
+        made = " ".join(f"{BACKUP_DIR}/{name}" for name in (kept_month_2, removed_same_month, kept_month_4,
+                                                              removed_month_5, "notes.txt"))
+        server.exec(f"rm -rf {made} {aside}/template && mv {aside}/srq-hpn-* {BACKUP_DIR}/ 2>/dev/null; "
+                    f"rmdir {aside}", check=False)
+        deploy(server, settings)  # the default limits again
