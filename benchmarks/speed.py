@@ -27,7 +27,7 @@ What each figure measures (wall time, seconds):
   pyinfra reports as changed, and the stack containers whose State.StartedAt (docker
   inspect) differs before and after (restarted). By hand has no equivalent.
 - bad: deploy.py -y with srq_hpn_domain "https://bad/": time to its non-zero exit, and
-  whether pyinfra printed "--> Connecting to hosts..." before it failed.
+  whether pyinfra connected to the server before it failed (its line "[host] Connected").
 - lag (P4), read from the deploy's cold run. Every time below is on one clock: the
   servers' containers share this machine's kernel clock, so Docker's timestamps on a
   server and the host's arrival times of pyinfra's lines compare directly.
@@ -166,7 +166,10 @@ def bad_input(server: harness.Server, settings: dict) -> Outcome:
     run = deploy(server, {**settings, "srq_hpn_domain": "https://bad/"}, ok=False)
     if run.returncode == 0:
         raise PhaseFailed(f"the deploy accepted srq_hpn_domain='https://bad/':\n{run.describe(tail=20)}")
-    return deploy_outcome(run, connected=any("--> Connecting to hosts" in line.text for line in run.lines))
+    # pyinfra prints "--> Connecting to hosts..." before its callbacks run; a connection
+    # made is its line "[host] Connected".
+    return deploy_outcome(run, connected=any(ANSI.sub("", line.text).strip().endswith("] Connected")
+                                             for line in run.lines))
 
 
 # --- readiness lag (P4) ------------------------------------------------------------------

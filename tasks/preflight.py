@@ -156,7 +156,9 @@ class _BeforeConnecting(BaseStateCallback):
     def host_before_connect(self, state, host):  # noqa: ARG002 - pyinfra passes both
         _settings_, _upload, problems = local_problems(host.data.dict(), self.ship)
         if problems:
-            raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}")
+            from tasks.refusal import RefusedBeforeConnecting  # under the CLI only
+
+            raise RefusedBeforeConnecting(f"preflight failed for {host.name}: {SettingsError(problems)}")
 
 
 # The commands (operation files) whose input is checked before any connection, and
@@ -182,8 +184,10 @@ def before_connecting(argv: list[str]) -> None:
     state.init = init_then_check
     # The check runs in the greenlet that would connect: its refusal is pyinfra's error
     # message to print, not a crash for gevent to print a traceback of.
+    from tasks.refusal import RefusedBeforeConnecting  # pyinfra's CLI is running
+
     hub = gevent.get_hub()
-    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PreflightError,)
+    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (PreflightError, RefusedBeforeConnecting)
 
 
 def check_command(action: str) -> Deployment:

@@ -19,6 +19,11 @@ def test_bad_configuration_changes_nothing(testbed, fresh_server):
     ):
         assert expected in run.output, f"missing {expected!r} in:\n{run.output[-3000:]}"
     assert "Starting operation" not in run.output
+    # Refused before pyinfra connected ("[host] Connected"), as pyinfra's own error: no
+    # traceback, no file and line.
+    assert "] Connected" not in run.output, run.output[-3000:]
+    assert "--> pyinfra error: preflight failed for 127.0.0.1:" in run.output
+    assert "Traceback" not in run.output and "preflight.py line" not in run.output
     assert server.exec("test -e /opt/srq-hpn", check=False)[0] != 0, "the app directory was created"
     assert server.exec("command -v docker", check=False)[0] != 0, "Docker was installed"
     assert server.exec("test -e /etc/docker", check=False)[0] != 0, "/etc/docker was created"
