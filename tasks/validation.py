@@ -134,14 +134,19 @@ def check_database(merged: dict) -> list[str]:
     return problems
 
 
+def one_of(merged: dict, key: str, choices: tuple[str, ...]) -> list[str]:
+    """The problem of a setting that takes one of a few words."""
+    if merged[key] in choices:
+        return []
+    return [f"{key} must be one of {', '.join(choices)}, got {merged[key]!r}"]
+
+
 def check_source(merged: dict) -> list[str]:
     """Where the app comes from (the content of an uploaded checkout is checked in
     tasks.appspec, against the contract)."""
-    problems = []
+    problems = one_of(merged, "srq_hpn_app_source", APP_SOURCES)
     source = merged["srq_hpn_app_source"]
-    if source not in APP_SOURCES:
-        problems.append(f"srq_hpn_app_source must be one of {', '.join(APP_SOURCES)}, got {source!r}")
-    elif source == "upload":
+    if source == "upload":
         path = local_path(merged["srq_hpn_app_local_path"])
         if not path.is_dir():
             problems.append(f"srq_hpn_app_local_path {str(path)!r} is not a directory (a checkout of the app)")
@@ -157,11 +162,7 @@ def check_source(merged: dict) -> list[str]:
 
 
 def check_app(merged: dict) -> list[str]:
-    problems = []
-    if merged["srq_hpn_caddyfile"] not in CADDYFILE_MODES:
-        problems.append(
-            f"srq_hpn_caddyfile must be one of {', '.join(CADDYFILE_MODES)}, got {merged['srq_hpn_caddyfile']!r}"
-        )
+    problems = one_of(merged, "srq_hpn_caddyfile", CADDYFILE_MODES)
     for name, value in merged["app_env"].items():
         if not ENV_NAME_RE.match(name):
             problems.append(f"app_env: {name!r} is not an environment variable name")
@@ -171,9 +172,7 @@ def check_app(merged: dict) -> list[str]:
 
 
 def check_caddy(merged: dict) -> list[str]:
-    problems = []
-    if merged["caddy_tls"] not in TLS_MODES:
-        problems.append(f"caddy_tls must be one of {', '.join(TLS_MODES)}, got {merged['caddy_tls']!r}")
+    problems = one_of(merged, "caddy_tls", TLS_MODES)
     email = merged["caddy_acme_email"]
     if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
         problems.append(f"caddy_acme_email is not an email address: {email!r}")
@@ -183,12 +182,7 @@ def check_caddy(merged: dict) -> list[str]:
 
 
 def check_docker(merged: dict) -> list[str]:
-    problems = []
-    if merged["docker_install_method"] not in INSTALL_METHODS:
-        problems.append(
-            f"docker_install_method must be one of {', '.join(INSTALL_METHODS)}, "
-            f"got {merged['docker_install_method']!r}"
-        )
+    problems = one_of(merged, "docker_install_method", INSTALL_METHODS)
     if not re.match(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
         problems.append(f"docker_log_max_size must look like 10m, got {merged['docker_log_max_size']!r}")
     return problems
