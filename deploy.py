@@ -15,7 +15,7 @@ settings = deployment.settings
 # 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
 run = release.begin(deployment)
 
-# 3. Docker Engine and Compose v2, daemon.json with log rotation; the deploy's server programs.
+# 3. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; the server programs.
 docker.install(settings)
 programs.install(settings)
 

@@ -8,10 +8,8 @@ import os
 from io import StringIO
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 
 from tasks import layout, render
 from tasks.operations.backups import before_migrating, offsite_password, offsite_repository
@@ -19,11 +17,6 @@ from tasks.operations.files import private_file
 from tasks.settings import OFFSITE_PASSWORD_ENV, Settings
 
 __all__ = ["before_migrating", "schedule"]
-
-# What the backup programs run on the server besides Docker (jq writes and reads
-# the manifests), and what the off-server copy needs.
-PACKAGES = ["jq"]
-OFFSITE_PACKAGES = ["restic", "openssh-client"]
 
 
 @deploy("Back up the database on a schedule")
@@ -35,12 +28,6 @@ def schedule(settings: Settings):
         user="root",
         group="root",
     )
-    wanted = PACKAGES + (OFFSITE_PACKAGES if settings.offsite else [])
-    missing = [p for p in wanted if p not in host.get_fact(DebPackages)]
-    if missing:
-        apt.update(name="Update apt's package lists")
-        apt.packages(name=f"Ensure {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} installed",
-                     packages=missing, no_recommends=True)
     if settings.offsite:
         offsite(settings)
     changed = {

@@ -44,8 +44,11 @@ OFFICIAL_CONFLICTS = [
     "runc",
 ]
 SUPPORTED = {("debian", 12), ("debian", 13), ("ubuntu", 22), ("ubuntu", 24)}
-# What the deploy and its checks run on the server besides Docker.
-BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2"]
+# What the deploy and its checks run on the server besides Docker (jq writes and
+# reads the backups' manifests and the drills' records), and what the off-server
+# copy of the backups needs. Installed with Docker: one apt transaction.
+BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2", "jq"]
+OFFSITE_PACKAGES = ["restic", "openssh-client"]
 KEYRING = "/etc/apt/keyrings/docker.asc"
 
 
@@ -127,7 +130,8 @@ def install(settings: Settings):
         )
         repo_changed = repo.will_change
 
-    missing = [p for p in BASE_PACKAGES + packages if p not in installed]
+    tools = BASE_PACKAGES + (OFFSITE_PACKAGES if settings.offsite else [])
+    missing = [p for p in tools + packages if p not in installed]
     fresh_install = any(p not in installed for p in packages)
     if missing or repo_changed:
         apt.update(name="Update apt's package lists")
