@@ -105,20 +105,6 @@ def read_private_file(path: str) -> str:
     return ask_quietly(PrivateFile, path=path)
 
 
-def read_private_files(*paths: str) -> list[str]:
-    """The contents of root-only files on the server, in one round trip ("" for one
-    that does not exist)."""
-    marker = "@@srq-hpn-file"
-    script = "; ".join(f"echo {marker}; test ! -e {shlex.quote(p)} || cat {shlex.quote(p)}" for p in paths)
-    texts: list[list[str]] = []
-    for line in run(script, secret_output=True):
-        if line == marker:
-            texts.append([])
-        elif texts:
-            texts[-1].append(line)
-    return ["\n".join(lines) for lines in texts] + [""] * (len(paths) - len(texts))
-
-
 def fail(message: str):
     """Yield a command that fails the operation, after logging why in red, line by line."""
     for line in message.splitlines():
