@@ -1,6 +1,7 @@
 """Step 8: backups. The database is dumped and verified on a schedule (a systemd
 timer running srq-hpn-backup), pruned, and copied off the server when that is set;
-the deploy also backs it up before every migration (``before_migrating``)."""
+the deploy also backs it up before every migration
+(``tasks.operations.backups.before_migrating``, called by the migration step)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import files, systemd
 
 from tasks import layout, render
-from tasks.operations.backups import before_migrating, offsite_password, offsite_repository
+from tasks.operations.backups import offsite_password, offsite_repository
 from tasks.operations.files import private_file
 from tasks.settings import OFFSITE_PASSWORD_ENV, Settings
-
-__all__ = ["before_migrating", "schedule"]
 
 
 @deploy("Back up the database on a schedule")

@@ -71,10 +71,9 @@ BACKUP_FAILED_HINT = (
 
 def before_migrating(current: list[str], heads: list[str]):
     """The commands that back the database up before a migration from ``current`` to
-    ``heads`` (for ``tasks.operations.database.migrated``); none on an empty database."""
-    if not current:
-        host.log("The database has no migration applied yet (empty): no backup before migrating")
-        return
+    ``heads`` (for ``tasks.operations.database.migrated``, which migrates a database
+    without any table directly: whatever it asks this for may hold data, even with no
+    revision recorded)."""
     label = migration_label(current, heads)
     host.log(f"Backing up the database before migrating {', '.join(current)} -> {', '.join(heads)} ({label})")
     yield StringCommand(
