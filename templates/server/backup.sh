@@ -201,10 +201,11 @@ roles_missing_only() {
 }
 
 # restic_repo ARGS...: restic on the off-server copy (password from its 0600 file,
-# whatever the caller's environment says).
+# whatever the caller's environment says; SRQ_HPN_RESTIC_PASSWORD_FILE, set by
+# srq-hpn-offsite only, tries a new password's file first).
 restic_repo() {
 	env -u RESTIC_PASSWORD -u RESTIC_PASSWORD_COMMAND \
-		RESTIC_REPOSITORY="$OFFSITE_REPOSITORY" RESTIC_PASSWORD_FILE="${RESTIC_PASSWORD_FILE:-$OFFSITE_PASSWORD_FILE}" \
+		RESTIC_REPOSITORY="$OFFSITE_REPOSITORY" RESTIC_PASSWORD_FILE="${SRQ_HPN_RESTIC_PASSWORD_FILE:-$OFFSITE_PASSWORD_FILE}" \
 		RESTIC_CACHE_DIR=/var/cache/srq-hpn-restic TZ=UTC \
 		restic -o "sftp.command=ssh -F $OFFSITE_SSH_CONFIG $OFFSITE_SSH_HOST -s sftp" "$@"
 }
