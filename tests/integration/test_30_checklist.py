@@ -66,6 +66,8 @@ def test_the_fact_gives_the_same_as_data(deployed, server, testbed):
         assert entry["title"] == printed.items[entry["item"]]["title"]
         if entry["not_set_up"]:
             assert entry["status"] == "warn", entry
+    # The monitor is set up only by the monitoring scenario, later: not set up yet here.
+    assert "monitoring" in {entry["item"] for entry in data if entry["not_set_up"]}
     json.dumps(data)  # plain data
 
 

@@ -36,15 +36,14 @@ class _Connection(http.client.HTTPSConnection):
 
 
 class RequestLoop:
-    """Requests at a steady rate in a background thread, until stopped (or `limit` sent)."""
+    """Requests at a steady rate in a background thread, until stopped."""
 
     def __init__(self, server: Server, cafile: str | Path, paths=("/api/health",), rate: float = 30.0,
-                 limit: int | None = None, timeout: float = 15.0) -> None:
+                 timeout: float = 15.0) -> None:
         self.port = server.https_port
         self.context = ssl.create_default_context(cafile=str(cafile))
         self.paths = list(paths)
         self.interval = 1.0 / rate
-        self.limit = limit
         self.timeout = timeout
         self.sent = 0
         self.failed = 0
@@ -56,7 +55,7 @@ class RequestLoop:
     def _run(self) -> None:
         connection = None
         last_ok = time.monotonic()
-        while not self._stop.is_set() and (self.limit is None or self.sent < self.limit):
+        while not self._stop.is_set():
             started = time.monotonic()
             path = self.paths[self.sent % len(self.paths)]
             try:
@@ -94,10 +93,6 @@ class RequestLoop:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
-
-    def wait(self) -> None:
-        """Wait until `limit` requests were sent."""
         self._thread.join()
 
     def summary(self) -> str:
