@@ -15,8 +15,9 @@ settings = deployment.settings
 # 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
 run = release.begin(deployment)
 
-# 3. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; the server programs.
-docker.install(settings)
+# 3. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; on a fresh
+#    install the pull of the images the app names starts at once; the server programs.
+docker.install(settings, deployment.pulled_images)
 programs.install(settings)
 
 # 4. Database passwords: the operator's environment, else the server, else generated once.
@@ -31,11 +32,11 @@ caddyfile_changed = stack_files.install(settings, env_sources, release_ref)
 # 7. The release's images start building, and the missing ones pulling, while the database starts.
 app.prepare_images(settings)
 
-# 8. The database first: on its data volume, started alone, ready, with the limited app role.
-database.start(settings)
-
-# 9. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
+# 8. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
 backups.schedule(settings)
+
+# 9. The database first: on its data volume, started alone, ready, with the limited app role.
+database.start(settings)
 
 # 10. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
 app.build_and_migrate(settings)

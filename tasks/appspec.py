@@ -91,6 +91,23 @@ def compose_variables(compose_text: str, source: str = "compose.yml") -> Variabl
     return found
 
 
+def pulled_images(documents: list[dict]) -> list[str]:
+    """The images the compose files name for services that build none, the database's
+    first: what a fresh server can start pulling before anything else is there. An
+    image name with a variable is left to Compose (it alone interpolates it)."""
+    images: dict[str, str | None] = {}
+    for document in documents:  # a later file (the override) wins, as in Compose
+        for name, service in (document.get("services") or {}).items():
+            service = service or {}
+            if service.get("build") is not None:
+                images[name] = None
+            elif isinstance(service.get("image"), str) and images.get(name, "") is not None:
+                images[name] = service["image"]
+    ordered = sorted(images.items(), key=lambda item: item[0] != layout.DB)
+    named = [image for _, image in ordered if image and "$" not in image]
+    return list(dict.fromkeys(named))
+
+
 def example_variables(text: str) -> list[str]:
     """The variable names of a dotenv file such as .env.production.example."""
     names = []

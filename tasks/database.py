@@ -1,4 +1,4 @@
-"""Step 6: the database first: on the volume that holds the data, started alone, ready
+"""Step 9: the database first: on the volume that holds the data, started alone, ready
 before anything else, with the limited app role and its grants (also on a volume
 that existed before, and whether or not the repository ships a db/init script)."""
 

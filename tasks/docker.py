@@ -5,6 +5,7 @@ OS differences live in the tables below; the deploy function only reads them.
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 
 from pyinfra import host
@@ -12,7 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.deb import DebArch, DebPackages
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import apt, files, server, systemd
 
 from tasks import render
 from tasks.settings import Settings
@@ -45,9 +46,10 @@ OFFICIAL_CONFLICTS = [
 ]
 SUPPORTED = {("debian", 12), ("debian", 13), ("ubuntu", 22), ("ubuntu", 24)}
 # What the deploy and its checks run on the server besides Docker (jq writes and
-# reads the backups' manifests and the drills' records), and what the off-server
-# copy of the backups needs. Installed with Docker: one apt transaction.
-BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2", "jq"]
+# reads the backups' manifests and the drills' records; Docker decompresses the
+# layers it pulls with unpigz, on every core, when pigz is installed), and what the
+# off-server copy of the backups needs. Installed with Docker: one apt transaction.
+BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2", "jq", "pigz"]
 OFFSITE_PACKAGES = ["restic", "openssh-client"]
 KEYRING = "/etc/apt/keyrings/docker.asc"
 
@@ -87,7 +89,11 @@ def official_repo_line(repo_url: str, distro_id: str, codename: str, arch: str) 
 
 
 @deploy("Install Docker Engine and Compose v2")
-def install(settings: Settings):
+def install(settings: Settings, images: list[str] = ()):
+    """Docker, and on a fresh install the pull of ``images`` (those the app's compose
+    file names, the database's first) started at once, in the background: the steps
+    up to the database's start run meanwhile. Best effort: Compose pulls (and reports)
+    whatever this does not."""
     distro_id, major, codename = platform(host.get_fact(LinuxDistribution))
     method = settings.docker_install_method
     packages = packages_for(method, distro_id, major)
@@ -150,3 +156,14 @@ def install(settings: Settings):
         # A fresh install starts the daemon with daemon.json already in place.
         restarted=bool(daemon_config.will_change) and not fresh_install,
     )
+    if fresh_install and images:
+        server.shell(
+            name=f"Start pulling {', '.join(images)} (in the background, while the next steps run)",
+            commands=[early_pull_command(images)],
+        )
+
+
+def early_pull_command(images: list[str]) -> str:
+    """One after the other, the first (the database's) alone on the network and the disk."""
+    pulls = "; ".join(f"docker pull -q {shlex.quote(image)}" for image in images)
+    return f"setsid sh -c {shlex.quote(pulls)} </dev/null >/dev/null 2>&1 &"

@@ -44,6 +44,15 @@ class Deployment:
     def __repr__(self) -> str:
         return f"Deployment({self.settings.domain}, ********)"
 
+    @property
+    def pulled_images(self) -> list[str]:
+        """The images the uploaded checkout's compose files name (the database's first);
+        none in git mode, where the files are read on the server only."""
+        if self.upload is None:
+            return []
+        names = appspec.compose_file_names(list(self.upload.paths))
+        return appspec.pulled_images([appspec.compose_document(self.upload.text(n), n) for n in names])
+
 
 def contract_problems(upload: Upload) -> list[str]:
     """The local checkout against the app contract (pure; unit-tested)."""

@@ -6,4 +6,5 @@ from pyinfra import host
 from tasks import docker
 from tasks.settings import Settings, load_defaults, with_defaults
 
-docker.install(Settings.from_data(with_defaults(host.data.dict(), load_defaults())))
+data = host.data.dict()
+docker.install(Settings.from_data(with_defaults(data, load_defaults())), data.get("test_pulled_images", []))

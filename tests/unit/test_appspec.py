@@ -216,3 +216,18 @@ def test_db_volume_and_container_names():
     assert appspec.container_names(cfg)["db"] == "srq-hpn-db"
     assert appspec.container_names(cfg)["web"] == "srq-hpn-web-1"
     assert appspec.db_volume(config()) is None
+
+
+def test_pulled_images_are_the_named_ones_the_databases_first():
+    base = {"services": {
+        "caddy": {"image": "caddy:2"},
+        "api": {"build": {"context": "./apps/api"}, "image": "example/api:1"},
+        "db": {"image": "postgres:16"},
+        "cache": {"image": "redis:${REDIS_TAG:-7}"},
+        "worker": {"image": "example/worker:1"},
+    }}
+    override = {"services": {"worker": {"build": "./worker"}, "caddy": {"image": "caddy:2.8"}, "web": {"build": "."}}}
+    assert appspec.pulled_images([base]) == ["postgres:16", "caddy:2", "example/worker:1"]
+    assert appspec.pulled_images([base, override]) == ["postgres:16", "caddy:2.8"]
+    assert appspec.pulled_images([{"services": {"db": {"image": "postgres:16"}, "db2": {"image": "postgres:16"}}}]) == [
+        "postgres:16"]

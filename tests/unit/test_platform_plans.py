@@ -28,7 +28,7 @@ DOCKER_STEP = Path(__file__).with_name("docker_step.py")
 OFFICIAL = "docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin"
 
 
-def simulate(tmp_path, distro_id, version, method, extra=""):
+def simulate(tmp_path, distro_id, version, method, extra="", packages=""):
     name, codename = RELEASES[(distro_id, version)]
     inventory = tmp_path / "inventory.py"
     inventory.write_text(textwrap.dedent(f"""
@@ -42,6 +42,7 @@ def simulate(tmp_path, distro_id, version, method, extra=""):
                 "*-release": ["/etc/os-release", 'NAME="{name}"', "ID={distro_id}",
                               'VERSION_ID="{version}"', "VERSION_CODENAME={codename}", "---"],
                 "dpkg --print-architecture": "amd64",
+                {packages}
             }},
         }})]
     """))
@@ -98,3 +99,27 @@ def test_insecure_registries_reach_daemon_json_before_docker_starts(tmp_path):
     daemon = result.stderr.index("simulating put_file on @fake/server: /etc/docker/daemon.json")
     install = result.stderr.index("install --no-install-recommends")
     assert daemon < install
+
+
+def test_a_fresh_install_starts_pulling_the_apps_images_once_docker_runs(tmp_path):
+    result, commands = simulate(tmp_path, "debian", "13", "distro",
+                                extra='"test_pulled_images": ["postgres:16", "caddy:2"],')
+    assert result.returncode == 0, result.stderr[-3000:]
+    pulls = [i for i, c in enumerate(commands) if "docker pull" in c]
+    assert len(pulls) == 1, commands
+    assert "setsid sh -c 'docker pull -q postgres:16; docker pull -q caddy:2'" in commands[pulls[0]]
+    assert commands[pulls[0]].rstrip().endswith("&")
+    started = max(i for i, c in enumerate(commands) if "systemctl" in c and "docker" in c)
+    assert started < pulls[0]
+
+
+def test_no_early_pull_where_docker_was_already_installed(tmp_path):
+    dpkg = "\n".join(f"ii  {name}  1.0  amd64  x" for name in
+                      ["docker.io", "docker-cli", "docker-compose", "docker-buildx", "ca-certificates", "curl",
+                       "openssl", "iproute2", "jq", "pigz"])
+    result, commands = simulate(tmp_path, "debian", "13", "distro",
+                                extra='"test_pulled_images": ["postgres:16"],',
+                                packages=f'"dpkg -l": {dpkg!r},')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not installs(commands), commands
+    assert not any("docker pull" in c for c in commands), commands
