@@ -100,7 +100,7 @@ def failed_checks(results: dict, domain: str) -> list[str]:
 
 
 @operation()
-def stack_answers(domain: str, tls_internal: bool, timeout: int, poll: float = 1.0):
+def stack_answers(domain: str, tls_internal: bool, timeout: int, poll: float = 0.25):
     """
     Ensure the stack answers through Caddy, on the server itself.
 
