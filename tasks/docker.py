@@ -15,7 +15,7 @@ from pyinfra.facts.deb import DebArch, DebPackages
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
-from tasks import render
+from tasks import layout, render
 from tasks.settings import Settings
 
 # Packages of the "distro" method, by (distribution, major version). Debian 12 has
@@ -169,6 +169,9 @@ def install(settings: Settings, images: list[str] = ()):
 
 
 def early_pull_command(images: list[str]) -> str:
-    """One after the other, the first (the database's) alone on the network and the disk."""
-    pulls = "; ".join(f"docker pull -q {shlex.quote(image)}" for image in images)
-    return f"setsid sh -c {shlex.quote(pulls)} </dev/null >/dev/null 2>&1 &"
+    """The database's image first, alone: its process id in EARLY_PULL_PID until it is
+    pulled (the release's builds wait for that, see srq-hpn-images); then the others."""
+    pid = shlex.quote(layout.EARLY_PULL_PID)
+    first, *others = [f"docker pull -q {shlex.quote(image)}" for image in images]
+    script = "; ".join([f"echo $$ > {pid}", first, f"rm -f {pid}", *others])
+    return f"setsid sh -c {shlex.quote(script)} </dev/null >/dev/null 2>&1 &"

@@ -43,6 +43,9 @@ STATE_DIR = "/var/lib/srq-hpn"
 LIB_DIR = "/usr/local/lib/srq-hpn"
 CONFIG_DIR = "/etc/srq-hpn"
 DEPLOY_ENV = f"{CONFIG_DIR}/deploy.env"
+# While a fresh install pulls the database's image (before anything else is there),
+# the process id of that pull: the release's builds start once it is gone.
+EARLY_PULL_PID = "/run/srq-hpn-early-pull.pid"
 
 # The monitor: a systemd timer that runs the checks and alerts a webhook, whose URL
 # (it may hold a token) is kept in a root-only file.

@@ -128,6 +128,7 @@ def deploy_env(settings: Settings) -> str:
         "KEEP_MONTHLY": settings.backup_keep_monthly,
         "DRILL_LABEL": layout.DRILL_LABEL,
         "MAINTENANCE_FLAG": layout.MAINTENANCE_FLAG,
+        "EARLY_PULL_PID": layout.EARLY_PULL_PID,
         "OFFSITE_REPOSITORY": settings.backup_offsite_repository,
         "OFFSITE_CHECK_SUBSET": settings.backup_offsite_check_subset,
         "OFFSITE_PASSWORD_FILE": layout.OFFSITE_PASSWORD_FILE,

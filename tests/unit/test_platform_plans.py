@@ -107,7 +107,7 @@ def test_a_fresh_install_starts_pulling_the_apps_images_once_docker_runs(tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     pulls = [i for i, c in enumerate(commands) if "docker pull" in c]
     assert len(pulls) == 1, commands
-    assert "setsid sh -c 'docker pull -q postgres:16; docker pull -q caddy:2'" in commands[pulls[0]]
+    assert "docker pull -q postgres:16; rm -f /run/srq-hpn-early-pull.pid; docker pull -q caddy:2" in commands[pulls[0]]
     assert commands[pulls[0]].rstrip().endswith("&")
     started = max(i for i, c in enumerate(commands) if "systemctl" in c and "docker" in c)
     engine, rest = [i for i, c in enumerate(commands) if "apt-get" in c and " install " in c]
