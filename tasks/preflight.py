@@ -143,7 +143,8 @@ def check(ship: bool = True) -> Deployment:
     snapshot.watch(host)
     try:
         env_text, questions, generation, script, answers = (snapshot.sections_of(run(
-            snapshot.read_command(settings.paths, [settings.paths.env_file]), secret_output=True)) + [[]] * 5)[:5]
+            snapshot.read_command(settings.paths, [settings.paths.env_file], upload.manifest_sha if upload else None),
+            secret_output=True)) + [[]] * 5)[:5]
     except RemoteError as error:
         raise PreflightError(f"preflight failed for {host.name}: could not read the server's env file: {error}") from None
     on_server = parse_env_file("\n".join(env_text))

@@ -166,14 +166,19 @@ def parse(output: list[str], asked: list, counts: dict[str, int]) -> dict[str, l
     return answers
 
 
-def read_command(paths: layout.Paths, first: list[str]) -> str:
+def read_command(paths: layout.Paths, first: list[str], manifest_sha: str | None = None) -> str:
     """One command printing the files in ``first`` (the env file: its output is secret),
     then the last run's questions, the lock's run count, and the snapshot's answers
-    (pure; unit-tested)."""
+    (pure; unit-tested). Given the sha256 of the manifest this run uploads, the answers
+    are only asked when the server holds that upload: another one means this run ships
+    a new source, and its first change would spoil them anyway."""
     state = paths.state_dir
     sections = [*first, f"{state}/{QUESTIONS}", f"{state}/{GENERATION}", f"{state}/{SCRIPT}"]
     parts = [f"echo @@section; test ! -e {shlex.quote(p)} || cat {shlex.quote(p)}" for p in sections]
-    parts.append(f"echo @@section; test ! -e {shlex.quote(state + '/' + SCRIPT)} || sh {shlex.quote(state + '/' + SCRIPT)}")
+    same_source = (f' && [ "$(sha256sum < {shlex.quote(paths.source_manifest)} 2>/dev/null | cut -c1-64)" = '
+                   f"{shlex.quote(manifest_sha)} ]" if manifest_sha else "")
+    parts.append(f"echo @@section; if [ -e {shlex.quote(state + '/' + SCRIPT)} ]{same_source}; then "
+                 f"sh {shlex.quote(state + '/' + SCRIPT)}; fi")
     return "; ".join(parts)
 
 

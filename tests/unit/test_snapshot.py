@@ -48,3 +48,25 @@ def test_a_failed_question_is_asked_live():
     _text, asked = snapshot.script([["tasks.facts.source:TextFile", {"path": "/x"}]])
     assert snapshot.parse(["@@answer 0 1", "partial"], asked, {}) == {}
     assert snapshot.parse(["@@answer 0 0", "whole"], asked, {})[snapshot._key(TextFile, {"path": "/x"})] == ["whole"]
+
+
+def test_the_answers_are_asked_only_while_the_server_holds_this_runs_upload(tmp_path):
+    import hashlib
+
+    from tasks import layout
+
+    paths = layout.Paths(app_dir=str(tmp_path / "app"), state_dir=str(tmp_path))
+    (tmp_path / snapshot.SCRIPT).write_text("echo the-answers\n")
+    (tmp_path / "source.manifest").write_text("abc  compose.yml\n")
+    uploaded = hashlib.sha256(b"abc  compose.yml\n").hexdigest()
+
+    def answers(manifest_sha):
+        out = subprocess.run(["sh", "-c", snapshot.read_command(paths, [], manifest_sha)],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        return snapshot.sections_of(out)[-1]
+
+    assert answers(uploaded) == ["the-answers"]
+    assert answers(None) == ["the-answers"]  # git mode: nothing uploaded to compare
+    assert answers("0" * 64) == []  # this run ships another source: its first change spoils them
+    (tmp_path / "source.manifest").unlink()
+    assert answers(uploaded) == []
