@@ -35,6 +35,9 @@ service_container() {
 		--filter "label=com.docker.compose.oneoff=False" | head -n 1
 }
 
+# Whether a container (an id or a name; none given is none) exists and runs.
+is_running() { [ -n "${1:-}" ] && [ "$(docker inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+
 container_name() { docker inspect --format '{{.Name}}' "$1" 2>/dev/null | sed 's|^/||'; }
 
 # The port Caddy sends a service's traffic to, if it is one of Caddy's upstreams.

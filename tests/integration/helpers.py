@@ -80,6 +80,15 @@ def assert_no_traceback(run) -> None:
         assert marker not in run.output, f"pyinfra crashed ({marker!r}):\n{run.output[-4000:]}"
 
 
+def fact(server: Server, settings: dict, name: str, *args: str):
+    """One fact of `pyinfra inventory.py fact NAME [ARG=VALUE...] --json`, as the operator
+    asks it: this server's answer (the run must succeed)."""
+    run = harness.run_pyinfra(server.inventory(**settings), "fact", name, *args, "--json")
+    assert run.returncode == 0, run.describe()
+    (answer,) = run.json().values()  # keyed by the fact's name and arguments
+    return answer["127.0.0.1"]
+
+
 def audit_log(server: Server) -> list[dict]:
     import json
 

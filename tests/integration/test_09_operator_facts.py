@@ -1,15 +1,12 @@
 """Ad-hoc facts: what an operator asks of a running server, with `pyinfra inventory.py fact`."""
 
 from tasks import layout
+from tests.integration import helpers
 from tests.integration.helpers import containers, wait_until
-from tests.testbed import harness
 
 
-def fact(server, testbed, *args):
-    run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", *args, "--json")
-    assert run.returncode == 0, run.describe()
-    (answer,) = run.json().values()  # keyed by the fact's name and arguments
-    return answer["127.0.0.1"]
+def fact(server, testbed, name, *args):
+    return helpers.fact(server, testbed.settings(), name, *args)
 
 
 def test_stack_containers_fact(deployed, server, testbed):

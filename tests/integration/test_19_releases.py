@@ -51,6 +51,7 @@ def test_a_version_that_never_gets_healthy_never_replaces_the_running_one(deploy
     running = api_image(server)
     with RequestLoop(server, caddy_ca, PATHS) as loop:
         run = failed_deploy(server, testbed.settings(app, srq_hpn_ready_timeout=15))
+    assert loop.sent >= 100, loop.summary()  # the loop ran across the failed swap (15 s at 30 requests/s)
     assert loop.failed == 0, loop.summary()
     assert "the new version of api did not become ready" in run.output
     assert "nothing was replaced" in run.output
@@ -66,6 +67,7 @@ def test_rollback_to_the_previous_release_drops_no_request(deployed, server, tes
     with RequestLoop(server, caddy_ca, PATHS) as loop:
         run = harness.run_pyinfra(server.inventory(**testbed.settings()), "rollback.py", "-y")
     assert run.returncode == 0, run.describe()
+    assert loop.sent >= 30, loop.summary()  # the loop ran across the rollback's swap
     assert loop.failed == 0, loop.summary()
     assert api_image(server) == original_image
     assert harness.https_get(server, "/api/version", caddy_ca).status == 404  # the original has no such endpoint

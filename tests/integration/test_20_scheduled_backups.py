@@ -12,6 +12,7 @@ from tests.integration.helpers import (
     backup_dir_listing,
     backups,
     deploy,
+    fact,
     manifest,
     psql,
     take_backup,
@@ -58,12 +59,9 @@ def test_a_run_started_by_hand_writes_a_verified_backup(deployed, server, testbe
     assert code == 0
     assert f"{name} written and verified" in server.exec(f"journalctl -u {SERVICE} -n 20 --no-pager")[1]
 
-    run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", "tasks.facts.Backups", "--json")
-    assert run.returncode == 0, run.describe()
-    (answer,) = run.json().values()
-    fact = answer["127.0.0.1"]
-    assert fact["newest"] == name and fact["stale"] is False and fact["newest_age_hours"] < 1
-    listed = {backup["name"]: backup for backup in fact["backups"]}
+    answer = fact(server, testbed.settings(), "tasks.facts.Backups")
+    assert answer["newest"] == name and answer["stale"] is False and answer["newest_age_hours"] < 1
+    listed = {backup["name"]: backup for backup in answer["backups"]}
     assert listed[name]["verified"] is True and listed[name]["revision"] == ["0002"]
     assert listed[name]["time"] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -12,13 +12,13 @@ from tests.integration.helpers import (
     BACKUP_DIR,
     assert_no_traceback,
     backups,
+    fact,
     manifest,
     psql,
     run_command,
     start_times,
     take_backup,
 )
-from tests.testbed import harness
 
 DRILL_RECORD = layout.Paths().drill_record
 
@@ -78,9 +78,8 @@ def test_the_drill_passes_on_a_good_backup(deployed, server, testbed):
     assert int(psql(server, "SELECT count(*) FROM events")) >= rows
     assert scratch_containers(server) == ""
 
-    facts = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", "tasks.facts.LastDrill", "--json")
-    (answer,) = facts.json().values()
-    assert answer["127.0.0.1"]["result"] == "passed" and answer["127.0.0.1"]["age_hours"] < 1
+    last = fact(server, testbed.settings(), "tasks.facts.LastDrill")
+    assert last["result"] == "passed" and last["age_hours"] < 1
 
 
 def test_the_drill_fails_on_a_truncated_backup(deployed, server, testbed, damaged):

@@ -9,7 +9,7 @@ import pytest
 
 from tasks import checks
 from tasks.settings import WEBHOOK_ENV_VAR
-from tests.integration.helpers import checklist, start_times
+from tests.integration.helpers import checklist, fact, start_times
 from tests.testbed import harness
 
 # What a fresh deploy of the sample app must show, item by item.
@@ -55,11 +55,7 @@ def test_fresh_server_passes_with_warnings_only(fresh):
 
 def test_the_fact_gives_the_same_as_data(deployed, server, testbed):
     printed = checklist(server, testbed.settings())
-    run = harness.run_pyinfra(server.inventory(**testbed.settings()), "fact", "tasks.facts.Checklist",
-                              "domain=srq-hpn.test", "--json")
-    assert run.returncode == 0, run.describe()
-    (answer,) = run.json().values()
-    data = answer["127.0.0.1"]
+    data = fact(server, testbed.settings(), "tasks.facts.Checklist", "domain=srq-hpn.test")
     assert [entry["item"] for entry in data] == list(printed.items)
     assert {entry["item"]: entry["status"] for entry in data} == printed.statuses
     for entry in data:

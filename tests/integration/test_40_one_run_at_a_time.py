@@ -13,7 +13,7 @@ import threading
 
 from tasks.sourcetree import Upload
 from tests.integration.conftest import VARIANT_ENV
-from tests.integration.helpers import app_copy, audit_log, deploy, lock_is_free
+from tests.integration.helpers import app_copy, audit_log, deploy, fact, lock_is_free
 from tests.testbed import harness
 
 
@@ -43,12 +43,17 @@ class Deploy:
 
     def wait_for(self, text, timeout=600):
         with self.seen:
-            assert self.seen.wait_for(lambda: any(text in line for line in self.lines) or self.process.poll() is not None,
-                                      timeout), f"{text!r} did not appear"
-        assert any(text in line for line in self.lines), "".join(self.lines)[-3000:]
+            self.seen.wait_for(lambda: any(text in line for line in self.lines) or self.process.poll() is not None,
+                               timeout)
+        if not any(text in line for line in self.lines):
+            _, output = self.kill()  # a deploy left running would hold the server for the next test
+            raise AssertionError(f"{text!r} did not appear:\n{output[-3000:]}")
 
     def kill(self):
-        os.killpg(self.process.pid, signal.SIGKILL)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it has ended already
+            pass
         return self.finish()
 
     def finish(self, timeout=900):
@@ -102,9 +107,9 @@ def test_two_deploys_at_once_then_a_killed_upload(variant_deployed, variant_serv
     deploy(variant_server, {**variant_settings, "srq_hpn_app_local_path": str(second_app), "srq_hpn_break_lock": True},
            env={**VARIANT_ENV, "SRQ_HPN_OPERATOR": "bo@desk"})
     assert harness.https_get(variant_server, "/api/version", variant_ca).json() == {"version": 11}
-    state = harness.run_pyinfra(variant_server.inventory(**variant_settings), "fact", "tasks.facts.UploadedSource",
-                                f"manifest_sha={Upload.of(second_app).manifest_sha}", "--json")
-    assert list(state.json().values())[0]["127.0.0.1"] == "current"  # every file on disk is the new upload's
+    state = fact(variant_server, variant_settings, "tasks.facts.UploadedSource",
+                 f"manifest_sha={Upload.of(second_app).manifest_sha}")
+    assert state == "current"  # every file on disk is the new upload's
     assert variant_server.exec("test -e /opt/srq-hpn/apps/web/large.bin", check=False)[0] != 0
 
     actions = [(line["action"], line["operator"], line["result"].split(":")[0])
