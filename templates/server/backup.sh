@@ -13,6 +13,10 @@ BACKUP_NAME_RE='^srq-hpn-[0-9]{8}T[0-9]{6}Z(-[A-Za-z0-9._+-]{1,80})?$'
 
 is_backup_name() { [[ $1 =~ $BACKUP_NAME_RE ]]; }
 
+# The length of a backup's name without a label (srq-hpn-YYYYMMDDTHHMMSSZ): its time
+# stamp, which sorts as the time does; a longer name carries a label.
+STAMPED_NAME_LENGTH=24
+
 # backup_name [LABEL]: a new backup's name, from the current UTC time.
 backup_name() {
 	local name
@@ -78,7 +82,7 @@ retention_plan() {
 			months=$((months + 1))
 			last_month=$month
 		fi
-		if [ "${#name}" -gt 24 ] && [ $((now - epoch)) -lt $((daily * 86400)) ]; then
+		if [ "${#name}" -gt "$STAMPED_NAME_LENGTH" ] && [ $((now - epoch)) -lt $((daily * 86400)) ]; then
 			why+=(labelled)
 		fi
 		if [ ${#why[@]} -gt 0 ]; then
