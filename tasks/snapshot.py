@@ -9,7 +9,9 @@ as long as this run has changed nothing on the server: the first command that ch
 something (any command an operation runs, any file it uploads) spoils the whole
 snapshot, and from then on every fact is asked live, as pyinfra always does. So does
 another run that took the deploy lock between this run's start and its own lock (the
-lock counts the runs). A question the snapshot has no answer for is asked live; a
+lock counts the runs). A fact whose class says ``snapshot = False`` (one that starts a
+container, asked only on the way to a change) is always asked live, and never again
+at the next run's start. A question the snapshot has no answer for is asked live; a
 script written by another version of this code is not run. So an answer is never
 older than this run's last change, and a deploy with nothing to change costs a
 handful of round trips.
@@ -83,7 +85,7 @@ def watch(host) -> None:
     ask, run, put = host.get_fact, host.run_shell_command, host.put_file
 
     def get_fact(cls, *args, **kwargs):
-        if not args:
+        if not args and getattr(cls, "snapshot", True):
             snapshot.asked.append([f"{cls.__module__}:{cls.__qualname__}", kwargs])
             try:
                 return snapshot.answer(cls, kwargs)
@@ -121,6 +123,8 @@ def script(questions: list[list]) -> tuple[str, list]:
         try:
             cls = _fact_class(path)
         except (ImportError, AttributeError, ValueError):
+            continue
+        if not getattr(cls, "snapshot", True):  # in the questions of an older version
             continue
         key = _key(cls, kwargs)
         if key in seen:

@@ -44,6 +44,9 @@ class MigrationState(FactBase):
     """
 
     requires_command = "docker"
+    # A one-off container (seconds): asked only when a new release meets a database with
+    # data; the snapshot of the next run would start it for nothing.
+    snapshot = False
 
     @staticmethod
     def default():
