@@ -54,7 +54,7 @@ def test_a_failed_pull_is_reported(tmp_path):
 
 def test_the_builds_wait_for_the_early_pull_of_the_database_image(tmp_path):
     pid_file = tmp_path / "early-pull.pid"
-    pulling = subprocess.Popen(["sleep", "30"])
+    pulling = subprocess.Popen(["sh", "-c", "sleep 30; echo docker pull -q postgres:16"])
     try:
         pid_file.write_text(f"{pulling.pid}\n")
         assert run(tmp_path, "start", "r4", "api", early_pull_pid=pid_file).returncode == 0
@@ -72,7 +72,12 @@ def test_a_stale_early_pull_pid_does_not_hold_the_builds(tmp_path):
     pid_file = tmp_path / "early-pull.pid"
     gone = subprocess.Popen(["true"])
     gone.wait()
-    pid_file.write_text(f"{gone.pid}\n")
-    assert run(tmp_path, "start", "r5", "api", early_pull_pid=pid_file).returncode == 0
-    done = run(tmp_path, "wait", "r5", early_pull_pid=pid_file, timeout=10)
-    assert done.returncode == 0, done.stderr
+    other = subprocess.Popen(["sleep", "30"])  # a process that is not the pull, under a reused pid
+    try:
+        for number, pid in ((5, gone.pid), (6, other.pid)):
+            pid_file.write_text(f"{pid}\n")
+            assert run(tmp_path, "start", f"r{number}", "api", early_pull_pid=pid_file).returncode == 0
+            done = run(tmp_path, "wait", f"r{number}", early_pull_pid=pid_file, timeout=10)
+            assert done.returncode == 0, done.stderr
+    finally:
+        other.kill()
