@@ -181,14 +181,14 @@ backup_file_problems() {
 	done < <(jq -r '.files | to_entries[] | "\(.key) \(.value.bytes) \(.value.sha256)"' "$dir/manifest.json")
 }
 
-# take_backup_lock: one backup (or restore) at a time; waits for the other one.
+# take_backup_lock: one backup, restore or drill at a time; waits for the other one.
 take_backup_lock() {
 	if [ -n "${SRQ_HPN_BACKUP_LOCK_HELD:-}" ]; then
 		return 0
 	fi
 	exec 9>"$BACKUP_DIR/.lock"
 	if ! flock -w 3600 9; then
-		die "another backup or restore has held $BACKUP_DIR/.lock for an hour; nothing was done.
+		die "another backup, restore or drill has held $BACKUP_DIR/.lock for an hour; nothing was done.
 hint: see systemctl status $(basename "$0") and ps -ef | grep srq-hpn-"
 	fi
 	export SRQ_HPN_BACKUP_LOCK_HELD=1
