@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import StringCommand
 
 from tasks import layout
+from tasks.facts.source import holds_upload
 
 QUESTIONS = "fact-questions.json"  # in the state directory: the last run's questions
 SCRIPT = "fact-snapshot.sh"  # ... and the script that asks them
@@ -179,8 +180,7 @@ def read_command(paths: layout.Paths, first: list[str], manifest_sha: str | None
     state = paths.state_dir
     sections = [*first, f"{state}/{QUESTIONS}", f"{state}/{GENERATION}", f"{state}/{SCRIPT}"]
     parts = [f"echo @@section; test ! -e {shlex.quote(p)} || cat {shlex.quote(p)}" for p in sections]
-    same_source = (f' && [ "$(sha256sum < {shlex.quote(paths.source_manifest)} 2>/dev/null | cut -c1-64)" = '
-                   f"{shlex.quote(manifest_sha)} ]" if manifest_sha else "")
+    same_source = f" && {holds_upload(state, manifest_sha)}" if manifest_sha else ""
     parts.append(f"echo @@section; if [ -e {shlex.quote(state + '/' + SCRIPT)} ]{same_source}; then "
                  f"sh {shlex.quote(state + '/' + SCRIPT)}; fi")
     return "; ".join(parts)

@@ -19,6 +19,13 @@ class TextFile(FactBase):
         return "\n".join(output).strip() or None
 
 
+def holds_upload(state_dir: str, manifest_sha: str) -> str:
+    """A shell test: the server's record of the last upload is the manifest whose sha256
+    is ``manifest_sha`` (false when there is no record)."""
+    record = shlex.quote(f"{state_dir}/source.manifest")
+    return f'[ "$(sha256sum < {record} 2>/dev/null | cut -c1-64)" = {shlex.quote(manifest_sha)} ]'
+
+
 class UploadedSource(FactBase):
     """
     Returns ``"current"`` when the app directory holds exactly the files of the upload
@@ -32,7 +39,7 @@ class UploadedSource(FactBase):
         record = shlex.quote(f"{state_dir}/source.manifest")
         return (
             f"if [ ! -f {record} ]; then echo 'stale: nothing uploaded yet'; "
-            f"elif [ \"$(sha256sum < {record} | cut -c1-64)\" != {shlex.quote(manifest_sha)} ]; then "
+            f"elif ! {holds_upload(state_dir, manifest_sha)}; then "
             "echo 'stale: a different source was uploaded last'; "
             f"elif ! (cd {shlex.quote(app_dir)} 2>/dev/null && sha256sum --quiet --strict -c {record} >/dev/null 2>&1); then "
             "echo 'stale: files on disk differ from the upload'; "
