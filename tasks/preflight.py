@@ -50,21 +50,29 @@ class Deployment:
         none in git mode, where the files are read on the server only."""
         if self.upload is None:
             return []
-        names = appspec.compose_file_names(list(self.upload.paths))
-        return appspec.pulled_images([appspec.compose_document(self.upload.text(n), n) for n in names])
+        return appspec.pulled_images(list(compose_documents(self.upload).values()))
+
+
+def compose_texts(upload: Upload) -> dict[str, str]:
+    """The checkout's compose files, as Compose picks them, by name (ContractError if none)."""
+    return {name: upload.text(name) for name in appspec.compose_file_names(list(upload.paths))}
+
+
+def compose_documents(upload: Upload) -> dict[str, dict]:
+    """The checkout's compose files, parsed, by name in Compose's order (ContractError if unreadable)."""
+    return {name: appspec.compose_document(text, name) for name, text in compose_texts(upload).items()}
 
 
 def contract_problems(upload: Upload) -> list[str]:
     """The local checkout against the app contract (pure; unit-tested)."""
     try:
-        names = appspec.compose_file_names(list(upload.paths))
-        documents = [appspec.compose_document(upload.text(name), name) for name in names]
+        documents = compose_documents(upload)
     except appspec.ContractError as error:
         return [f"srq_hpn_app_local_path: {error}"]
-    services = {name for document in documents for name in (document.get("services") or {})}
+    services = {name for document in documents.values() for name in (document.get("services") or {})}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
-        return [f"srq_hpn_app_local_path: {names[0]} has no service {', '.join(missing)} "
+        return [f"srq_hpn_app_local_path: {next(iter(documents))} has no service {', '.join(missing)} "
                 f"(the guide's stack: {', '.join(layout.SERVICES)})"]
     return []
 
@@ -72,8 +80,7 @@ def contract_problems(upload: Upload) -> list[str]:
 def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> list[str]:
     """Variables the local checkout's compose file needs that nothing provides."""
     try:
-        names = appspec.compose_file_names(list(upload.paths))
-        needed = appspec.needed_variables({n: upload.text(n) for n in names}, upload.text(layout.ENV_EXAMPLE))
+        needed = appspec.needed_variables(compose_texts(upload), upload.text(layout.ENV_EXAMPLE))
     except appspec.ContractError:
         return []  # reported by contract_problems
     sources = EnvSources(settings=settings, passwords=Passwords("-", "-"), on_server=on_server)
