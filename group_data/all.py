@@ -36,18 +36,34 @@ srq_hpn_app_source = "upload"
 # upload: path of the local checkout, relative to this repository or absolute.
 srq_hpn_app_local_path = "examples/srq-hpn-app"
 
-# git: repository URL, branch, and an optional local path of a deploy key
-# (a read-only SSH key of that repository) to install on the server.
+# git: repository URL (https://..., an SSH URL such as git@github.com:org/app.git,
+# or a path on the server; never with credentials in it), branch, and an optional
+# local path of a deploy key (a read-only SSH key of that repository) to install on
+# the server.
 srq_hpn_app_git_repo = ""
 srq_hpn_app_git_branch = "main"
 srq_hpn_app_git_deploy_key = ""
+# git over SSH: the git server's host key ("ssh-ed25519 AAAA...", as ssh-keyscan
+# prints it; check it against the host's published fingerprints). Required for an
+# SSH URL, unless the next setting accepts the key shown at the first connection.
+srq_hpn_app_git_host_key = ""
+srq_hpn_app_git_accept_new_host_key = False
 
 # --- Application -------------------------------------------------------------
 
 # Plain (not secret) variables for .env.production that the app's compose file or
 # .env.production.example asks for, e.g. {"SITE_NAME": "Harbor"}. Secrets are
-# never settings: export them when running pyinfra.
+# never settings: declare their names below and export them when running pyinfra.
 app_env = {}
+
+# Names of the app's secret variables, e.g. ["SESSION_SECRET", "MAIL_TOKEN"]: the
+# only variables read from your environment when you deploy (else kept from the
+# server's .env.production). A variable the app's files ask for that is neither
+# here nor in app_env stops the deploy, even if it is exported: the app's
+# repository never chooses what your environment gives away. The deploy's own
+# secrets (POSTGRES_PASSWORD, POSTGRES_APP_PASSWORD, RESTIC_PASSWORD,
+# SRQ_HPN_MONITOR_WEBHOOK_URL) cannot be named here.
+app_secrets = []
 
 # NEXT_PUBLIC_API_BASE_URL: empty means the web calls /api/* relatively, via Caddy.
 app_next_public_api_base_url = ""
@@ -113,9 +129,11 @@ backup_keep_monthly = 6
 backup_offsite_repository = ""
 # Local path of the SSH key that logs in to that host (installed on the server, 0600).
 backup_offsite_ssh_key = ""
-# That host's key as a known_hosts line ("host ssh-ed25519 AAAA..."); empty: the
-# key it shows on the first connection is trusted and kept.
+# That host's key ("ssh-ed25519 AAAA...", or a known_hosts line), required with the
+# copy: whoever answered the server's first connection would receive every backup.
+# True in the next setting trusts the key shown at the first connection instead.
 backup_offsite_host_key = ""
+backup_offsite_accept_new_host_key = False
 # How much of the copy's data `restic check --read-data-subset` reads before a
 # drill from it ("10%", "1/5", "500M").
 backup_offsite_check_subset = "10%"

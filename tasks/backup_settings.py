@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.hostkeys import check_host_key
 from tasks.layout import BACKUP_NAME_PATTERN, SYSTEM_DIRS
 
 DRILL_SOURCES = ("local", "offsite")
@@ -36,7 +37,7 @@ class Offsite:
 
 def offsite_target(repository: str) -> Offsite | None:
     """The SFTP target of a restic repository setting, or None if it is not one."""
-    match = SFTP_SHORT_RE.match(repository) or SFTP_URL_RE.match(repository)
+    match = SFTP_SHORT_RE.fullmatch(repository) or SFTP_URL_RE.fullmatch(repository)
     if not match:
         return None
     port = int(match.groupdict().get("port") or 22)
@@ -47,7 +48,7 @@ def check_backups(merged: dict) -> list[str]:
     """The backup directory, schedule and off-server copy."""
     problems = []
     directory = merged["backup_dir"]
-    if not re.match(r"^/[A-Za-z0-9._/-]+$", directory) or directory.rstrip("/") in SYSTEM_DIRS or ".." in directory.split("/"):
+    if not re.fullmatch(r"^/[A-Za-z0-9._/-]+$", directory) or directory.rstrip("/") in SYSTEM_DIRS or ".." in directory.split("/"):
         problems.append(f"backup_dir must be an absolute path of its own (letters, digits, . _ - /), got {directory!r}")
     else:
         inside = directory.rstrip("/") + "/"
@@ -55,7 +56,7 @@ def check_backups(merged: dict) -> list[str]:
             other = merged[key].rstrip("/") + "/"
             if inside.startswith(other) or other.startswith(inside):
                 problems.append(f"backup_dir must be outside {key} ({merged[key]}), and not contain it")
-    if not CALENDAR_RE.match(merged["backup_schedule"]):
+    if not CALENDAR_RE.fullmatch(merged["backup_schedule"]):
         problems.append(
             f"backup_schedule must be a systemd OnCalendar value such as 'daily' or '*-*-* 03:15:00', "
             f"got {merged['backup_schedule']!r}"
@@ -73,10 +74,15 @@ def check_backups(merged: dict) -> list[str]:
                             "the SSH key that logs in to the backup host")
         elif not Path(key_path).expanduser().is_file() or not os.access(Path(key_path).expanduser(), os.R_OK):
             problems.append(f"backup_offsite_ssh_key {key_path!r} is not a readable file")
-    host_key = merged["backup_offsite_host_key"]
-    if host_key and (len(host_key.split()) < 3 or not host_key.isprintable()):
-        problems.append("backup_offsite_host_key must be one known_hosts line: '<host> <key type> <key>'")
-    if not CHECK_SUBSET_RE.match(merged["backup_offsite_check_subset"]):
+    problems += check_host_key("backup_offsite_host_key", merged["backup_offsite_host_key"])
+    target = offsite_target(repository) if repository else None
+    if target and not merged["backup_offsite_host_key"] and not merged["backup_offsite_accept_new_host_key"]:
+        problems.append(
+            f"backup_offsite_host_key is required with backup_offsite_repository ({target.host}): whoever answers "
+            "the server's first connection would receive every backup. Set it to the backup host's key "
+            f"(ssh-keyscan -p {target.port} {target.host}, checked against its /etc/ssh/ssh_host_*_key.pub), or "
+            "set backup_offsite_accept_new_host_key = True to trust the key shown at the first connection")
+    if not CHECK_SUBSET_RE.fullmatch(merged["backup_offsite_check_subset"]):
         problems.append(
             f"backup_offsite_check_subset must be a share of the data ('10%', '1/5') or a size ('500M'), "
             f"got {merged['backup_offsite_check_subset']!r}"
@@ -88,7 +94,7 @@ def check_recovery(merged: dict) -> list[str]:
     """The one-shot settings of drill.py and restore.py (their presence is checked there)."""
     problems = []
     for key in ("drill_backup", "restore_backup"):
-        if merged[key] and not BACKUP_NAME_RE.match(merged[key]):
+        if merged[key] and not BACKUP_NAME_RE.fullmatch(merged[key]):
             problems.append(f"{key} must name a backup (srq-hpn-<UTC time>[-label], see the Backups fact), "
                             f"got {merged[key]!r}")
     if merged["drill_from"] not in DRILL_SOURCES:

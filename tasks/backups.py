@@ -9,10 +9,12 @@ import os
 from io import StringIO
 from pathlib import Path
 
+from pyinfra import host, logger
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import files, systemd
 
 from tasks import layout, render
+from tasks.hostkeys import known_hosts_line
 from tasks.operations.backups import offsite_password, offsite_repository
 from tasks.operations.files import private_file
 from tasks.settings import OFFSITE_PASSWORD_ENV, Settings
@@ -66,10 +68,14 @@ def offsite(settings: Settings):
         dest=layout.OFFSITE_SSH_CONFIG,
         mode="600",
     )
-    if settings.backup_offsite_host_key:
+    if not settings.backup_offsite_host_key:
+        host.log_styled(f"The backup host's key ({target.host}) is trusted at the first connection "
+                        "(backup_offsite_accept_new_host_key); set backup_offsite_host_key to pin it",
+                        fg="yellow", log_func=logger.warning)
+    else:
         files.put(
             name=f"Ensure {layout.OFFSITE_KNOWN_HOSTS} holds the backup host's key",
-            src=StringIO(settings.backup_offsite_host_key.strip() + "\n"),
+            src=StringIO(known_hosts_line(settings.backup_offsite_host_key, target.host, target.port)),
             dest=layout.OFFSITE_KNOWN_HOSTS,
             mode="600",
         )

@@ -43,6 +43,9 @@ STATE_DIR = "/var/lib/srq-hpn"
 LIB_DIR = "/usr/local/lib/srq-hpn"
 CONFIG_DIR = "/etc/srq-hpn"
 DEPLOY_ENV = f"{CONFIG_DIR}/deploy.env"
+# git mode: the deploy key of the app's repository, and the git server's host key.
+GIT_DEPLOY_KEY = "/root/.ssh/srq-hpn-deploy-key"
+GIT_KNOWN_HOSTS = f"{CONFIG_DIR}/git_known_hosts"
 # While a fresh install pulls the database's image (before anything else is there),
 # the process id of that pull: the release's builds start once it is gone.
 EARLY_PULL_PID = "/run/srq-hpn-early-pull.pid"

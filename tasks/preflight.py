@@ -23,7 +23,7 @@ from tasks import appspec, facts, layout, snapshot
 from tasks.backup_settings import restore_problems
 from tasks.remote import RemoteError, run
 from tasks.render import parse_env_file
-from tasks.secrets import EnvSources, Passwords
+from tasks.secrets import EnvSources, Passwords, Resolved
 from tasks.settings import OFFSITE_PASSWORD_ENV, Settings, load_defaults, with_defaults
 from tasks.sourcetree import SourceError, Upload
 from tasks.validation import SettingsError, check_settings
@@ -77,14 +77,20 @@ def contract_problems(upload: Upload) -> list[str]:
     return []
 
 
-def variable_problems(settings: Settings, upload: Upload, on_server: dict) -> list[str]:
-    """Variables the local checkout's compose file needs that nothing provides."""
+def app_variables(settings: Settings, upload: Upload, on_server: dict, environ: dict | None = None) -> Resolved:
+    """The variables the local checkout's files ask for, resolved: the problems of those
+    that get no value, and where the others come from (names only)."""
     try:
         needed = appspec.needed_variables(compose_texts(upload), upload.text(layout.ENV_EXAMPLE))
     except appspec.ContractError:
-        return []  # reported by contract_problems
+        return Resolved()  # reported by contract_problems
     sources = EnvSources(settings=settings, passwords=Passwords("-", "-"), on_server=on_server)
-    return sources.resolve(needed).problems
+    return sources.resolve(needed, environ)
+
+
+def variable_problems(settings: Settings, upload: Upload, on_server: dict, environ: dict | None = None) -> list[str]:
+    """Variables the local checkout's compose file needs that nothing provides."""
+    return app_variables(settings, upload, on_server, environ).problems
 
 
 def server_problems(settings: Settings, environ: dict) -> list[str]:
@@ -157,10 +163,13 @@ def check(ship: bool = True) -> Deployment:
     on_server = parse_env_file("\n".join(env_text))
     snapshot.load(host, "\n".join(questions), "\n".join(generation), "\n".join(script), answers)
     if upload is not None:
-        problems += variable_problems(settings, upload, on_server)
+        variables = app_variables(settings, upload, on_server)
+        problems += variables.problems
     problems += server_problems(settings, dict(os.environ))
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    if upload is not None:
+        host.log(EnvSources.origins(variables))
     return Deployment(settings=settings, upload=upload, on_server=on_server)
 
 

@@ -160,7 +160,8 @@ def offsite_ssh_config(settings: Settings) -> str:
         port=target.port,
         key=layout.OFFSITE_SSH_KEY,
         known_hosts=layout.OFFSITE_KNOWN_HOSTS,
-        strict="yes" if settings.backup_offsite_host_key else "accept-new",
+        strict="accept-new" if settings.backup_offsite_accept_new_host_key and not settings.backup_offsite_host_key
+        else "yes",
     )
 
 

@@ -3,10 +3,14 @@
 The two database passwords come from the operator's environment (where a secrets
 manager injects them), else from the env file already on the server, else they
 are generated once. Every other variable the app's compose file asks for comes
-from the deploy's settings (the guide's Quick Reference, ``app_env``), else from
-the operator's environment, else from the server; a variable that nothing
-provides is an error naming it and where to set it. Values stay in memory: they
-are never written to the operator's disk and never printed.
+from the deploy's settings: the guide's Quick Reference, ``app_env`` for plain
+values, and, for the names the operator declares in ``app_secrets`` only, the
+operator's environment (else the server's env file). The app's repository never
+chooses what the operator's environment gives away: a variable it asks for that
+the operator did not declare gets nothing, even when it is exported, and the
+deploy says so. The deploy's own secrets (the database passwords, the off-server
+copy's password, the webhook URL) only ever fill their own variables. Values stay
+in memory: they are never written to the operator's disk and never printed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 
 from pyinfra import host
 
-from tasks.settings import Settings, database_url, generate_password
+from tasks.settings import DEPLOY_SECRETS, Settings, database_url, generate_password
 from tasks.validation import KNOWN_DEFAULT_PASSWORDS, check_secret_characters
 
 PASSWORD_SOURCES = ("the environment", "the server", "generated now")
@@ -115,15 +119,23 @@ class EnvSources:
             if name in self.settings.app_env:
                 result.values[name], result.sources[name] = self.settings.app_env[name], "app_env"
                 continue
+            if name in DEPLOY_SECRETS:
+                result.problems.append(
+                    f"{name} (asked for by {where}) is the deploy's own secret ({DEPLOY_SECRETS[name]}): it is "
+                    "never given to the app. Give the app a variable of its own (set it in app_env, or declare it "
+                    "in app_secrets)")
+                continue
+            if name not in self.settings.app_secrets:
+                result.problems.append(undeclared(name, where, environ, self.on_server))
+                continue
             if environ.get(name):
                 value, source = environ[name], "the environment"
             elif self.on_server.get(name):
                 value, source = self.on_server[name], "the server"
             else:
                 result.problems.append(
-                    f"{name} (asked for by {where}) has no value: set it in app_env for a plain value "
-                    f"(--data or group_data), or export {name}=... before running pyinfra for a secret"
-                )
+                    f"{name} (asked for by {where}) is declared in app_secrets but has no value: export "
+                    f"{name}=... before running pyinfra (the server's .env.production has none either)")
                 continue
             bad = check_secret_characters(name, value)
             if value in KNOWN_DEFAULT_PASSWORDS - {""}:
@@ -134,6 +146,27 @@ class EnvSources:
             result.values[name], result.sources[name] = value, source
             result.secret.add(name)
         return result
+
+    @staticmethod
+    def origins(resolved: Resolved) -> str:
+        """Where each of the app's own variables got its value: names only, never a value."""
+        described = {"app_env": "app_env", "the environment": "your environment (app_secrets)",
+                     "the server": "kept from the server (app_secrets)"}
+        parts = [f"{name} from {described.get(source, source)}" for name, source in resolved.sources.items()
+                 if source != "settings"]
+        return "The app's variables: " + ("; ".join(parts) if parts else "none besides the guide's")
+
+
+def undeclared(name: str, where: str, environ, on_server: dict) -> str:
+    """The problem of a variable the app's files ask for that the operator did not declare."""
+    problem = (f"{name} (asked for by {where}) has no value: set it in app_env for a plain value (--data or "
+               f"group_data), or declare it in app_secrets and export {name}=... before running pyinfra for a secret")
+    if environ.get(name):
+        problem += (f". {name} is exported in your environment, but the deploy never copies a variable you did not "
+                    "declare: it was not given to the app")
+    elif on_server.get(name):
+        problem += f". The server's .env.production holds a value from an earlier deploy: declare it in app_secrets to keep it"
+    return problem
 
 
 def resolve(settings: Settings, on_server: dict) -> EnvSources:

@@ -32,6 +32,13 @@ WEBHOOK_ENV_VAR = "SRQ_HPN_MONITOR_WEBHOOK_URL"
 MONITOR_INTERVAL_RANGE = (10, 3600)
 # The off-server copy's repository password (restic), from the same place.
 OFFSITE_PASSWORD_ENV = "RESTIC_PASSWORD"
+# The deploy's own secrets: each fills its own variable only, never one the app asks for.
+DEPLOY_SECRETS = {
+    "POSTGRES_PASSWORD": "the database superuser's password",
+    "POSTGRES_APP_PASSWORD": "the app role's password",
+    OFFSITE_PASSWORD_ENV: "the off-server copy's password",
+    WEBHOOK_ENV_VAR: "the monitor's webhook URL",
+}
 
 
 def load_defaults(path: Path = DEFAULTS_FILE) -> dict:
@@ -60,7 +67,10 @@ class Settings:
     app_git_repo: str
     app_git_branch: str
     app_git_deploy_key: str
+    app_git_host_key: str
+    app_git_accept_new_host_key: bool
     app_env: dict
+    app_secrets: list
     app_next_public_api_base_url: str
     caddyfile: str
     ready_timeout: int
@@ -95,6 +105,7 @@ class Settings:
     backup_offsite_repository: str
     backup_offsite_ssh_key: str
     backup_offsite_host_key: str
+    backup_offsite_accept_new_host_key: bool
     backup_offsite_check_subset: str
     drill_backup: str
     drill_from: str

@@ -25,6 +25,7 @@ def install(settings: Settings, sources: EnvSources, release: ReleaseRef):
         name=f"Ensure {paths.env_file} holds every variable the app asks for (0600, root)",
         paths=paths,
         sources=sources,
+        announce=settings.app_source == "git",
     )
     passwords_recorded(
         name="Ensure the server records when each password was set (names and times only)",

@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 
 from tasks.backup_settings import check_backups, check_recovery
+from tasks.hostkeys import check_host_key
 from tasks.layout import SYSTEM_DIRS
 from tasks.settings import (
+    DEPLOY_SECRETS,
     MONITOR_INTERVAL_RANGE,
     OFFSITE_PASSWORD_ENV,
     PASSWORD_ENV_VARS,
@@ -43,6 +45,25 @@ MIN_DISTINCT_PASSWORD_CHARS = 12
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# A host name or address as it may appear in a URL (no leading dash: never an option).
+_HOST = r"(?![-.])[A-Za-z0-9.-]{1,253}"
+_PORT = r"(?::[0-9]{1,5})?"
+# A URL path: unreserved characters and percent-escapes only (no quote, space, brace or newline).
+_PATH = r"(?:/[A-Za-z0-9._~%/+-]*)?"
+HTTPS_URL_RE = re.compile(rf"^https://{_HOST}{_PORT}{_PATH}$")
+HTTP_URL_RE = re.compile(rf"^https?://{_HOST}{_PORT}{_PATH}$")
+# NEXT_PUBLIC_API_BASE_URL: empty (relative /api/* via Caddy), a URL, or an absolute path.
+API_BASE_URL_RE = re.compile(rf"^(?:https?://{_HOST}{_PORT})?{_PATH}$")
+REGISTRY_RE = re.compile(rf"^{_HOST}{_PORT}$|^[0-9.]+/[0-9]{{1,2}}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?![-.])[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# The git repository: HTTPS, SSH (ssh://, or scp-like user@host:path), or a path on the server.
+GIT_HTTPS_RE = re.compile(rf"^https://(?P<host>{_HOST}){_PORT}/[A-Za-z0-9._~%/+-]+$")
+GIT_SSH_URL_RE = re.compile(
+    rf"^ssh://(?:[A-Za-z0-9._-]+@)?(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?/[A-Za-z0-9._~%/+-]+$")
+GIT_SCP_RE = re.compile(rf"^(?:[A-Za-z0-9._-]+@)?(?P<host>{_HOST}):(?!-)[A-Za-z0-9._~%/+-]+$")
+GIT_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
+# A branch as `git check-ref-format --branch` takes it (the common rules).
+BRANCH_RE = re.compile(r"^(?![-./])(?!.*\.\.)(?!.*//)(?!.*/\.)(?!.*@\{)[A-Za-z0-9._/+-]{1,200}(?<![./])(?<!\.lock)$")
 APP_SOURCES = ("upload", "git")
 TLS_MODES = ("letsencrypt", "internal")
 INSTALL_METHODS = ("official", "distro")
@@ -102,7 +123,7 @@ def check_domain(domain) -> list[str]:
         problems.append(
             f"srq_hpn_domain must be a bare host name (no scheme, path, port or spaces), got {domain!r}"
         )
-    elif len(domain) > 253 or not all(HOSTNAME_LABEL_RE.match(label) for label in domain.split(".")):
+    elif len(domain) > 253 or not all(HOSTNAME_LABEL_RE.fullmatch(label) for label in domain.split(".")):
         problems.append(f"srq_hpn_domain is not a valid host name: {domain!r}")
     return problems
 
@@ -111,7 +132,7 @@ def check_directories(merged: dict) -> list[str]:
     problems = []
     for key in ("srq_hpn_app_dir", "srq_hpn_state_dir"):
         value = merged[key]
-        if not re.match(r"^/[A-Za-z0-9._/-]+$", value) or value.rstrip("/") in SYSTEM_DIRS or ".." in value.split("/"):
+        if not re.fullmatch(r"^/[A-Za-z0-9._/-]+$", value) or value.rstrip("/") in SYSTEM_DIRS or ".." in value.split("/"):
             problems.append(
                 f"{key} must be an absolute path of its own (letters, digits, . _ - /), got {value!r}"
             )
@@ -124,7 +145,7 @@ def check_directories(merged: dict) -> list[str]:
 def check_database(merged: dict) -> list[str]:
     problems = []
     for key in ("postgres_db", "postgres_user", "postgres_app_user"):
-        if not IDENTIFIER_RE.match(merged[key]):
+        if not IDENTIFIER_RE.fullmatch(merged[key]):
             problems.append(
                 f"{key} must be a PostgreSQL identifier (lower-case letters, digits and _, "
                 f"not starting with a digit, at most 63 characters), got {merged[key]!r}"
@@ -141,50 +162,107 @@ def one_of(merged: dict, key: str, choices: tuple[str, ...]) -> list[str]:
     return [f"{key} must be one of {', '.join(choices)}, got {merged[key]!r}"]
 
 
+def git_ssh_host(repository: str) -> tuple[str, int] | None:
+    """The SSH server (host, port) of a git repository URL, or None when it is not reached over SSH."""
+    match = GIT_SSH_URL_RE.fullmatch(repository)
+    if match:
+        return match["host"], int(match["port"] or 22)
+    match = GIT_SCP_RE.fullmatch(repository)
+    return (match["host"], 22) if match and "://" not in repository else None
+
+
+def check_git_repository(repository: str) -> list[str]:
+    """The repository URL reaches root's command line and .git/config on the server."""
+    if "://" in repository and "@" in repository.split("://", 1)[1].split("/", 1)[0] and repository.startswith("https"):
+        return ["srq_hpn_app_git_repo must not hold credentials (user:token@): they would be printed, on root's "
+                "command line and in .git/config on the server. Use an SSH URL with srq_hpn_app_git_deploy_key "
+                "(a read-only deploy key)"]
+    if GIT_HTTPS_RE.fullmatch(repository) or GIT_PATH_RE.fullmatch(repository) or git_ssh_host(repository):
+        return []
+    return [f"srq_hpn_app_git_repo must be an https:// URL, an SSH URL (ssh://[user@]host[:port]/path or "
+            f"user@host:path) or an absolute path on the server, with letters, digits and . _ ~ % / + - only; "
+            f"got {repository!r}"]
+
+
 def check_source(merged: dict) -> list[str]:
     """Where the app comes from (the content of an uploaded checkout is checked in
     tasks.appspec, against the contract)."""
     problems = one_of(merged, "srq_hpn_app_source", APP_SOURCES)
     source = merged["srq_hpn_app_source"]
+    problems += check_host_key("srq_hpn_app_git_host_key", merged["srq_hpn_app_git_host_key"])
     if source == "upload":
         path = local_path(merged["srq_hpn_app_local_path"])
         if not path.is_dir():
             problems.append(f"srq_hpn_app_local_path {str(path)!r} is not a directory (a checkout of the app)")
     elif source == "git":
-        if not merged["srq_hpn_app_git_repo"]:
+        repository = merged["srq_hpn_app_git_repo"]
+        if not repository:
             problems.append("srq_hpn_app_git_repo is required when srq_hpn_app_source is 'git'")
-        if not re.match(r"^[A-Za-z0-9._/-]+$", merged["srq_hpn_app_git_branch"]):
-            problems.append(f"srq_hpn_app_git_branch is not a branch name: {merged['srq_hpn_app_git_branch']!r}")
+        else:
+            problems += check_git_repository(repository)
+        if not BRANCH_RE.fullmatch(merged["srq_hpn_app_git_branch"]):
+            problems.append(f"srq_hpn_app_git_branch is not a branch name (letters, digits, . _ / + -, not starting "
+                            f"with - . or /): {merged['srq_hpn_app_git_branch']!r}")
         key_path = merged["srq_hpn_app_git_deploy_key"]
         if key_path and not Path(key_path).expanduser().is_file():
             problems.append(f"srq_hpn_app_git_deploy_key {key_path!r} is not a readable file")
+        if (repository and git_ssh_host(repository) and not merged["srq_hpn_app_git_host_key"]
+                and not merged["srq_hpn_app_git_accept_new_host_key"]):
+            host, _port = git_ssh_host(repository)
+            problems.append(
+                f"srq_hpn_app_git_host_key is required for an SSH repository ({host}): the server must know the git "
+                "server's key before it runs the code it serves. Set it to the key (ssh-keyscan "
+                f"{host}, checked against the git host's published fingerprints), or set "
+                "srq_hpn_app_git_accept_new_host_key = True to trust the key shown at the first connection")
     return problems
 
 
 def check_app(merged: dict) -> list[str]:
     problems = one_of(merged, "srq_hpn_caddyfile", CADDYFILE_MODES)
     for name, value in merged["app_env"].items():
-        if not ENV_NAME_RE.match(name):
+        if not ENV_NAME_RE.fullmatch(name):
             problems.append(f"app_env: {name!r} is not an environment variable name")
         elif any(c in value for c in "'\n\r") or not value.isprintable():
             problems.append(f"app_env: the value of {name} must not contain single quotes or control characters")
+    for name in merged["app_secrets"]:
+        if not ENV_NAME_RE.fullmatch(name):
+            problems.append(f"app_secrets: {name!r} is not an environment variable name")
+        elif name in DEPLOY_SECRETS:
+            problems.append(f"app_secrets: {name} is the deploy's own secret ({DEPLOY_SECRETS[name]}), never given to "
+                            "the app; give the app a variable of its own")
+        elif name in merged["app_env"]:
+            problems.append(f"app_secrets: {name} is also in app_env; a variable is either plain (app_env) or secret")
+    url = merged["app_next_public_api_base_url"]
+    if not API_BASE_URL_RE.fullmatch(url):
+        problems.append("app_next_public_api_base_url must be empty (relative /api/* via Caddy), an http(s):// URL "
+                        f"or an absolute path, with letters, digits and . _ ~ % / + - only; got {url!r}")
     return problems
 
 
 def check_caddy(merged: dict) -> list[str]:
     problems = one_of(merged, "caddy_tls", TLS_MODES)
     email = merged["caddy_acme_email"]
-    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
-        problems.append(f"caddy_acme_email is not an email address: {email!r}")
-    if merged["caddy_acme_ca"] and not merged["caddy_acme_ca"].startswith("https://"):
-        problems.append(f"caddy_acme_ca must be an https:// URL, got {merged['caddy_acme_ca']!r}")
+    if email and not EMAIL_RE.fullmatch(email):
+        problems.append(f"caddy_acme_email is not an email address (letters, digits, . _ % + - @): {email!r}")
+    if merged["caddy_acme_ca"] and not HTTPS_URL_RE.fullmatch(merged["caddy_acme_ca"]):
+        problems.append("caddy_acme_ca must be an https:// URL (the ACME directory), with letters, digits and "
+                        f". _ ~ % / + - only; got {merged['caddy_acme_ca']!r}")
     return problems
 
 
 def check_docker(merged: dict) -> list[str]:
     problems = one_of(merged, "docker_install_method", INSTALL_METHODS)
-    if not re.match(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
+    if not re.fullmatch(r"^[0-9]+[kmg]$", merged["docker_log_max_size"]):
         problems.append(f"docker_log_max_size must look like 10m, got {merged['docker_log_max_size']!r}")
+    if not HTTPS_URL_RE.fullmatch(merged["docker_official_repo_url"]):
+        problems.append("docker_official_repo_url must be an https:// URL (apt trusts the signing key fetched from "
+                        f"it), got {merged['docker_official_repo_url']!r}")
+    for mirror in merged["docker_registry_mirrors"]:
+        if not HTTP_URL_RE.fullmatch(mirror):
+            problems.append(f"docker_registry_mirrors: {mirror!r} is not an http(s):// URL")
+    for registry in merged["docker_insecure_registries"]:
+        if not REGISTRY_RE.fullmatch(registry):
+            problems.append(f"docker_insecure_registries: {registry!r} is not host[:port] or an IPv4 CIDR")
     return problems
 
 

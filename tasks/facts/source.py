@@ -66,7 +66,7 @@ class GitCheckout(FactBase):
             f"if [ -d {d}/.git ]; then echo \"head $(git -C {d} rev-parse HEAD 2>/dev/null)\"; "
             f"echo \"branch $(git -C {d} symbolic-ref --short -q HEAD)\"; "
             f"git -C {d} status --porcelain --untracked-files=no 2>&1 | sed 's/^/dirty /'; fi; "
-            f"echo \"remote $({env}git ls-remote {shlex.quote(repo)} {shlex.quote('refs/heads/' + branch)} 2>/dev/null | cut -f1)\""
+            f"echo \"remote $({env}git ls-remote -- {shlex.quote(repo)} {shlex.quote('refs/heads/' + branch)} 2>/dev/null | cut -f1)\""
         )
 
     def process(self, output):

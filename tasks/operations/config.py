@@ -37,13 +37,15 @@ def _repo_files(app_dir: str) -> tuple[list[str], dict[str, str]]:
 
 
 @operation()
-def env_file(paths: layout.Paths, sources: EnvSources):
+def env_file(paths: layout.Paths, sources: EnvSources, announce: bool = False):
     """
     Ensure .env.production holds the guide's variables and every variable the app's
     compose file (and .env.production.example) asks for: 0600, root, never shown.
 
     + paths: the server's app and state directories
     + sources: where each value comes from (``tasks.secrets.EnvSources``)
+    + announce: say where each of the app's variables comes from (names only), once the
+      app's files are read here (in git mode: the preflight says it for an upload)
 
     Read from the app's files on the server, so that a git checkout is judged by what
     was fetched. A variable that nothing provides fails the deploy, naming it and
@@ -63,6 +65,8 @@ def env_file(paths: layout.Paths, sources: EnvSources):
         yield from fail("\n".join(["Some variables of .env.production have no usable value:"]
                                   + [f"  - {problem}" for problem in resolved.problems]))
         return
+    if announce and executing():
+        host.log(sources.origins(resolved))
     compose_file = render.compose_file_value(compose_files, paths)
     yield from private_file._inner(
         path=paths.env_file,

@@ -1,22 +1,86 @@
 """Operations on files that pyinfra's files.put does not cover: secrets that must never
-be shown, and files that must keep their inode (bind-mounted into a container)."""
+be shown or sit in a readable file, files that must keep their inode (bind-mounted
+into a container), and programs replaced whole while they may be running."""
 
 from __future__ import annotations
 
+import shlex
 from io import BytesIO
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.facts.files import File, Sha256File
 
 from tasks import facts
 from tasks.digest import sha256
+
+# A staged file is written beside its target under this suffix, then renamed into place.
+STAGED_SUFFIX = ".srq-hpn-new"
+# Private staging directories of secret uploads (the SSH user's own, 0700), in /tmp.
+STAGING_PREFIX = ".srq-hpn-stage-"
+# What escalates privileges for a command: a staging directory is the SSH user's own.
+_ESCALATION = ("_sudo", "_sudo_user", "_su_user", "_doas", "_doas_user", "_dzdo", "_dzdo_user")
 
 
 def _upload_name(path: str) -> str:
     """With sudo, pyinfra uploads to a temporary file first: keep it in the SSH user's
     home directory (a relative path), not in the world-readable /tmp."""
     return f".srq-hpn-upload-{sha256(path)[:12]}"
+
+
+def _connector_arguments(state, target, escalate: bool) -> dict:
+    global_arguments, _ = pop_global_arguments(state, target, {})
+    arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+    if not escalate:
+        for key in _ESCALATION:
+            arguments.pop(key, None)
+    return arguments
+
+
+def install_staged(staged: str, path: str, mode: str, user: str, group: str) -> str:
+    """The shell command that puts a staged file in place: copied beside the target with
+    its owner and mode before it is renamed over it (pure; unit-tested). Under umask 077
+    the copy is never readable by others, not even for a moment."""
+    new = path + STAGED_SUFFIX
+    return (f"umask 077 && cp {shlex.quote(staged)} {shlex.quote(new)} && chown {shlex.quote(f'{user}:{group}')} "
+            f"{shlex.quote(new)} && chmod {shlex.quote(mode)} {shlex.quote(new)} && mv -f {shlex.quote(new)} "
+            f"{shlex.quote(path)}")
+
+
+def private_upload(data: bytes, path: str, mode: str, user: str, group: str) -> FunctionCommand:
+    """A command that writes a secret file on the server without it ever sitting in a file
+    another user can read: uploaded into a fresh directory of the SSH user's own (mktemp
+    -d, 0700), copied beside the target under umask 077 with its owner and mode, renamed
+    into place; the staging directory is removed whatever happens (and, at the next
+    upload, one that a killed run left is removed too)."""
+
+    def upload(state, target):
+        as_user = _connector_arguments(state, target, escalate=False)
+        as_root = _connector_arguments(state, target, escalate=True)
+        quiet = {"print_output": False, "print_input": False}
+        ok, output = target.run_shell_command(StringCommand(
+            f"find /tmp -maxdepth 1 -name '{STAGING_PREFIX}*' -user \"$(id -u)\" -mmin +60 -exec rm -rf {{}} + "
+            f"2>/dev/null; mktemp -d /tmp/{STAGING_PREFIX}XXXXXXXX"), **quiet, **as_user)
+        if not ok or not output.stdout_lines:
+            target.log_styled(f"could not make a private staging directory for {path}: "
+                              + " ".join(output.stderr_lines[-3:]), fg="red", log_func=logger.error)
+            return False
+        staging = output.stdout_lines[-1].strip()
+        try:
+            staged = f"{staging}/content"
+            if not target.put_file(BytesIO(data), staged, **quiet, **as_user):
+                return False
+            ok, output = target.run_shell_command(StringCommand(install_staged(staged, path, mode, user, group)),
+                                                  **quiet, **as_root)
+            if not ok:
+                target.log_styled(f"could not put {path} in place: " + " ".join(output.stderr_lines[-3:]),
+                                  fg="red", log_func=logger.error)
+            return ok
+        finally:
+            target.run_shell_command(StringCommand("rm", "-rf", staging), **quiet, **as_user)
+
+    return FunctionCommand(upload, (), {})
 
 
 @operation()
@@ -27,7 +91,8 @@ def private_file(path: str, content, preview: str = "", mode: str = "600", user=
     + path: remote path of the file
     + content: a ``HiddenValue`` with the file's text
     + preview: text shown instead of the content with ``--diff`` (secrets masked)
-    + mode/user/group: permissions; the file is created with them before any byte is written
+    + mode/user/group: permissions; the file has them before any byte of its content is
+      written (staged in a private directory, renamed into place: never readable by others)
 
     Example:
 
@@ -55,12 +120,7 @@ def private_file(path: str, content, preview: str = "", mode: str = "600", user=
         for line in preview.splitlines():
             logger.info("  %s", line)
 
-    if not remote:
-        # Created empty with its final mode first: the content never sits in a readable file.
-        yield StringCommand("install", "-m", mode, "-o", user, "-g", group, "/dev/null", path)
-    yield FileUploadCommand(BytesIO(data), path, remote_temp_filename=_upload_name(path))
-    yield StringCommand("chown", f"{user}:{group}", path)
-    yield StringCommand("chmod", mode, path)
+    yield private_upload(data, path, mode, user, group)
 
 
 @operation()
@@ -82,7 +142,7 @@ def file_in_place(path: str, content: str, mode: str = "644"):
         else:
             host.noop(f"{path} is up to date")
         return
-    staged = f"{path}.srq-hpn-new"
+    staged = path + STAGED_SUFFIX
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=_upload_name(staged))
     yield StringCommand(f"cat {staged} > {path} && rm -f {staged} && chmod {mode} {path}")
 
@@ -109,8 +169,13 @@ def files_current(files: dict, directories: dict):
         current = state.get(path)
         if current is None or current.get("sha256") != sha256(data):
             changed.append(path)
-            yield FileUploadCommand(BytesIO(data), path, remote_temp_filename=_upload_name(path))
-            yield StringCommand("chmod", mode, path)
+            # Written beside, then renamed: bash reads a running script as it goes, so a
+            # program that runs during the deploy (the monitor, a backup) must never see
+            # its file rewritten in place; it keeps reading the old one to its end.
+            staged = path + STAGED_SUFFIX
+            yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=_upload_name(staged))
+            yield StringCommand("chmod", mode, staged)
+            yield StringCommand("mv", "-f", staged, path)
         elif current["mode"] != mode:
             yield StringCommand("chmod", mode, path)
     if changed:

@@ -145,7 +145,7 @@ VARIANT_ENV = {"SESSION_SECRET": VARIANT_SECRET}
 
 @pytest.fixture(scope="session")
 def variant_settings(testbed):
-    return testbed.settings(harness.VARIANT_APP, app_env={"SITE_NAME": "Harbor"})
+    return testbed.settings(harness.VARIANT_APP, app_env={"SITE_NAME": "Harbor"}, app_secrets=["SESSION_SECRET"])
 
 
 @pytest.fixture(scope="session")

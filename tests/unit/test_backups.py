@@ -9,11 +9,13 @@ import pytest
 from tasks import layout, render
 from tasks.backup_settings import offsite_target, restore_problems
 from tasks.facts import Backups, CalendarCheck, LastDrill
+from tasks.hostkeys import known_hosts_line
 from tasks.operations.backups import migration_label
 from tasks.settings import generate_password, with_defaults
 from tasks.validation import check_settings
 
 GOOD = {"srq_hpn_domain": "example.com"}
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc0nGhvYmVmb3JlLXRoZS1maXJzdC1jb25uZWN0aW9u"
 
 
 def problems(defaults, data=None, environ=None):
@@ -42,10 +44,16 @@ def test_default_backup_settings_pass(defaults):
         ({"backup_keep_daily": 0}, "backup_keep_daily must be a positive whole number"),
         ({"backup_offsite_repository": "s3:bucket/x", "backup_offsite_ssh_key": __file__},
          "backup_offsite_repository must be a restic SFTP repository"),
-        ({"backup_offsite_repository": "sftp:u@h:/r"}, "backup_offsite_ssh_key is required"),
-        ({"backup_offsite_repository": "sftp:u@h:/r", "backup_offsite_ssh_key": "/nonexistent/key"},
-         "backup_offsite_ssh_key '/nonexistent/key' is not a readable file"),
-        ({"backup_offsite_host_key": "just-a-host"}, "backup_offsite_host_key must be one known_hosts line"),
+        ({"backup_offsite_repository": "sftp:u@h:/r", "backup_offsite_accept_new_host_key": True},
+         "backup_offsite_ssh_key is required"),
+        ({"backup_offsite_repository": "sftp:u@h:/r", "backup_offsite_ssh_key": "/nonexistent/key",
+          "backup_offsite_host_key": HOST_KEY}, "backup_offsite_ssh_key '/nonexistent/key' is not a readable file"),
+        ({"backup_offsite_repository": "sftp:u@h:/r", "backup_offsite_ssh_key": __file__},
+         "backup_offsite_host_key is required with backup_offsite_repository (h): whoever answers the server's first "
+         "connection would receive every backup"),
+        ({"backup_offsite_host_key": "just-a-host"}, "backup_offsite_host_key must be the server's public host key"),
+        ({"backup_offsite_host_key": "h ssh-ed25519 AAAAC3Nza\nh2 ssh-rsa AAAAB3"},
+         "backup_offsite_host_key must be the server's public host key"),
         ({"backup_offsite_check_subset": "all"}, "backup_offsite_check_subset must be a share of the data"),
         ({"drill_from": "cloud"}, "drill_from must be one of local, offsite"),
         ({"drill_from": "offsite"}, "drill_from = 'offsite' needs backup_offsite_repository"),
@@ -62,8 +70,10 @@ def test_backup_rules(defaults, data, message):
 
 def test_offsite_settings_and_password(defaults, key_file):
     data = {"backup_offsite_repository": "sftp://restic@backup.example.com:2222//srv/restic/srq-hpn",
-            "backup_offsite_ssh_key": key_file, "drill_from": "offsite"}
+            "backup_offsite_ssh_key": key_file, "drill_from": "offsite", "backup_offsite_host_key": HOST_KEY}
     assert problems(defaults, data) == []
+    trusting = {**data, "backup_offsite_host_key": "", "backup_offsite_accept_new_host_key": True}
+    assert problems(defaults, trusting) == []
     assert problems(defaults, data, {"RESTIC_PASSWORD": generate_password()}) == []
     weak = problems(defaults, data, {"RESTIC_PASSWORD": "changeme"})
     assert weak == ["RESTIC_PASSWORD is a known default or placeholder; generate one: openssl rand -base64 32"]
@@ -106,14 +116,21 @@ def test_deploy_env_tells_the_backup_programs_what_they_need(settings, tmp_path)
 
 
 def test_offsite_ssh_configuration(settings):
-    text = render.offsite_ssh_config(replace(settings, backup_offsite_repository="sftp://restic@b.example.com:2222//r"))
-    assert f"Host {layout.OFFSITE_SSH_HOST}\n" in text
+    pinned = render.offsite_ssh_config(replace(settings, backup_offsite_repository="sftp://restic@b.example.com:2222//r",
+                                               backup_offsite_host_key=HOST_KEY))
+    assert f"Host {layout.OFFSITE_SSH_HOST}\n" in pinned
     for line in ("HostName b.example.com", "User restic", "Port 2222", f"IdentityFile {layout.OFFSITE_SSH_KEY}",
-                 "StrictHostKeyChecking accept-new", "BatchMode yes"):
-        assert f"\t{line}\n" in text
-    pinned = render.offsite_ssh_config(replace(settings, backup_offsite_repository="sftp:r@b:/r",
-                                               backup_offsite_host_key="b ssh-ed25519 AAAA"))
-    assert "\tStrictHostKeyChecking yes\n" in pinned
+                 f"UserKnownHostsFile {layout.OFFSITE_KNOWN_HOSTS}", "StrictHostKeyChecking yes", "BatchMode yes"):
+        assert f"\t{line}\n" in pinned
+    # Trust on first use only when the operator opted in.
+    trusting = render.offsite_ssh_config(replace(settings, backup_offsite_repository="sftp:r@b:/r",
+                                                 backup_offsite_accept_new_host_key=True))
+    assert "\tStrictHostKeyChecking accept-new\n" in trusting
+
+
+def test_the_backup_hosts_key_is_written_for_the_host_ssh_looks_it_up_by():
+    assert known_hosts_line(f"anything.example {HOST_KEY} comment", "b.example.com") == f"b.example.com {HOST_KEY}\n"
+    assert known_hosts_line(HOST_KEY, "10.0.0.5", 2222) == f"[10.0.0.5]:2222 {HOST_KEY}\n"
 
 
 def test_caddyfile_answers_503_at_once_during_maintenance(settings):

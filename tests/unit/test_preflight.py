@@ -1,8 +1,12 @@
 """Each preflight rule rejects its bad input with its message."""
 
+from dataclasses import replace
+
 import pytest
 
+from tasks import layout
 from tasks.settings import generate_password
+from tasks.source import git_ssh
 from tasks.validation import SettingsError, check_settings, validated_settings
 
 GOOD = {"srq_hpn_domain": "example.com"}
@@ -90,11 +94,71 @@ def test_app_source_rules(defaults, tmp_path):
     ]
     found = problems(defaults, {"srq_hpn_app_source": "git", "srq_hpn_app_git_repo": "git@example.com:o/r.git",
                                 "srq_hpn_app_git_deploy_key": str(tmp_path / "nope"),
-                                "srq_hpn_app_git_branch": "main; reboot"})
+                                "srq_hpn_app_git_branch": "main; reboot", "srq_hpn_app_git_accept_new_host_key": True})
     assert found == [
-        "srq_hpn_app_git_branch is not a branch name: 'main; reboot'",
+        "srq_hpn_app_git_branch is not a branch name (letters, digits, . _ / + -, not starting with - . or /): "
+        "'main; reboot'",
         f"srq_hpn_app_git_deploy_key {str(tmp_path / 'nope')!r} is not a readable file",
     ]
+
+
+GIT = {"srq_hpn_app_source": "git", "srq_hpn_app_git_accept_new_host_key": True}
+
+
+@pytest.mark.parametrize("repository", [
+    "--upload-pack=touch /tmp/pwned", "-oProxyCommand=reboot", "git@-oProxyCommand=x:repo", "ext::sh -c reboot",
+    "http://example.com/org/app.git", "https://example.com/org/app.git\n", "https://example.com/o/a b.git",
+    "file:///srv/app.git", "/srv/$(reboot).git", "https://user@example.com/org/app.git",
+])
+def test_a_git_repository_that_could_be_an_option_or_a_command_is_refused(defaults, repository):
+    found = problems(defaults, {**GIT, "srq_hpn_app_git_repo": repository})
+    assert len(found) == 1 and found[0].startswith("srq_hpn_app_git_repo must"), found
+
+
+def test_credentials_in_the_git_url_are_refused_with_the_way_to_do_it(defaults):
+    found = problems(defaults, {**GIT, "srq_hpn_app_git_repo": "https://ci:ghp_TOKEN123@github.com/org/app.git"})
+    assert found == ["srq_hpn_app_git_repo must not hold credentials (user:token@): they would be printed, on root's "
+                     "command line and in .git/config on the server. Use an SSH URL with srq_hpn_app_git_deploy_key "
+                     "(a read-only deploy key)"]
+    assert "ghp_TOKEN123" not in found[0]
+
+
+@pytest.mark.parametrize("repository", [
+    "https://github.com/org/app.git", "git@github.com:org/app.git", "ssh://git@git.example.com:2222/org/app.git",
+    "/srv/srq-hpn-app.git", "deploy@10.0.0.5:/srv/git/app.git",
+])
+def test_git_repositories_of_every_supported_form_pass(defaults, repository):
+    assert problems(defaults, {**GIT, "srq_hpn_app_git_repo": repository}) == []
+
+
+@pytest.mark.parametrize("branch", ["-b", "--orphan", "main..x", "a/.hidden", "x.lock", "a@{1}", "main\n", "ma in"])
+def test_a_branch_that_is_not_a_branch_name_is_refused(defaults, branch):
+    found = problems(defaults, {**GIT, "srq_hpn_app_git_repo": "/srv/app.git", "srq_hpn_app_git_branch": branch})
+    assert len(found) == 1 and found[0].startswith("srq_hpn_app_git_branch is not a branch name"), found
+
+
+def test_an_ssh_git_repository_needs_its_host_key_or_an_explicit_opt_in(defaults):
+    data = {"srq_hpn_app_source": "git", "srq_hpn_app_git_repo": "git@github.com:org/app.git"}
+    found = problems(defaults, data)
+    assert len(found) == 1 and found[0].startswith(
+        "srq_hpn_app_git_host_key is required for an SSH repository (github.com): the server must know the git "
+        "server's key before it runs the code it serves"), found
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    assert problems(defaults, {**data, "srq_hpn_app_git_host_key": key}) == []
+    assert problems(defaults, {**data, "srq_hpn_app_git_host_key": f"github.com {key}"}) == []
+    assert problems(defaults, {**data, "srq_hpn_app_git_accept_new_host_key": True}) == []
+    # A path on the server or an HTTPS URL needs no host key.
+    assert problems(defaults, {**data, "srq_hpn_app_git_repo": "https://github.com/org/app.git"}) == []
+
+
+def test_git_ssh_command_checks_the_host_key(settings):
+    pinned = replace(settings, app_git_repo="git@github.com:org/app.git", app_git_host_key="ssh-ed25519 AAAA",
+                     app_git_deploy_key="/home/me/key")
+    assert git_ssh(pinned) == (f"ssh -i {layout.GIT_DEPLOY_KEY} -o IdentitiesOnly=yes -o UserKnownHostsFile="
+                               f"{layout.GIT_KNOWN_HOSTS} -o StrictHostKeyChecking=yes")
+    trusting = replace(pinned, app_git_host_key="", app_git_accept_new_host_key=True)
+    assert git_ssh(trusting).endswith("-o StrictHostKeyChecking=accept-new")
+    assert git_ssh(replace(settings, app_git_repo="https://github.com/org/app.git")) == ""
 
 
 def test_app_env_rules(defaults):
@@ -150,7 +214,8 @@ def test_enumerations_and_types(defaults):
         "docker_insecure_registries must be a list of strings, got 'registry:5000'"
     ]
     assert problems(defaults, {"srq_hpn_verify": "yes"}) == ["srq_hpn_verify must be True or False, got 'yes'"]
-    assert problems(defaults, {"caddy_acme_email": "nobody"}) == ["caddy_acme_email is not an email address: 'nobody'"]
+    assert problems(defaults, {"caddy_acme_email": "nobody"}) == [
+        "caddy_acme_email is not an email address (letters, digits, . _ % + - @): 'nobody'"]
     for app_dir in ("/opt", "opt/srq", "/opt/srq hpn", "/opt/$(reboot)"):
         assert problems(defaults, {"srq_hpn_app_dir": app_dir}) == [
             f"srq_hpn_app_dir must be an absolute path of its own (letters, digits, . _ - /), got {app_dir!r}"
@@ -184,3 +249,54 @@ def problems_free(password):
     from tasks.validation import check_password
 
     return check_password("X", password) == []
+
+
+@pytest.mark.parametrize("key, value", [
+    ("caddy_acme_ca", "https://acme.example/dir\n}\nevil.example {\n\trespond 200\n"),
+    ("caddy_acme_ca", "https://acme.example/dir {"),
+    ("caddy_acme_ca", "http://acme.example/dir"),
+    ("caddy_acme_email", "ops@example.com\n}"),
+    ("caddy_acme_email", "o{ps}@example.com"),
+    ("app_next_public_api_base_url", "x'$(touch /tmp/pwned)'"),
+    ("app_next_public_api_base_url", "https://api.example.com/\nEXTRA=1"),
+    ("app_next_public_api_base_url", "javascript:alert(1)"),
+    ("docker_official_repo_url", "http://download.docker.com/linux"),
+    ("docker_official_repo_url", "https://download.docker.com/linux\n"),
+    ("backup_dir", "/srv/backups\n"),
+    ("backup_schedule", "daily\n"),
+    ("srq_hpn_app_dir", "/opt/app\n"),
+])
+def test_values_that_would_reach_a_shell_or_a_config_file_are_refused(defaults, key, value):
+    found = problems(defaults, {key: value})
+    assert len(found) == 1 and found[0].startswith(key), found
+
+
+@pytest.mark.parametrize("key, value", [
+    ("caddy_acme_ca", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+    ("caddy_acme_ca", "https://pebble:14000/dir"),
+    ("caddy_acme_email", "ops+certs@example.co.uk"),
+    ("app_next_public_api_base_url", "https://api.example.com"),
+    ("app_next_public_api_base_url", "/api"),
+    ("docker_official_repo_url", "https://mirror.example.com:8443/docker/linux"),
+])
+def test_good_values_of_those_settings_pass(defaults, key, value):
+    assert problems(defaults, {key: value}) == []
+
+
+def test_registry_settings_must_be_urls_and_hosts(defaults):
+    assert problems(defaults, {"docker_registry_mirrors": ["http://registry:5000"],
+                               "docker_insecure_registries": ["registry:5000", "10.0.0.0/8"]}) == []
+    assert problems(defaults, {"docker_registry_mirrors": ["registry:5000"]}) == [
+        "docker_registry_mirrors: 'registry:5000' is not an http(s):// URL"]
+    assert problems(defaults, {"docker_insecure_registries": ["http://registry:5000"]}) == [
+        "docker_insecure_registries: 'http://registry:5000' is not host[:port] or an IPv4 CIDR"]
+
+
+def test_app_secrets_rules(defaults):
+    assert problems(defaults, {"app_secrets": ["SESSION_SECRET"]}) == []
+    assert problems(defaults, {"app_secrets": ["bad name"]}) == ["app_secrets: 'bad name' is not an environment variable name"]
+    found = problems(defaults, {"app_secrets": ["RESTIC_PASSWORD", "POSTGRES_PASSWORD", "SRQ_HPN_MONITOR_WEBHOOK_URL"]})
+    assert [f.split(" is the deploy's own secret")[0] for f in found] == [
+        "app_secrets: RESTIC_PASSWORD", "app_secrets: POSTGRES_PASSWORD", "app_secrets: SRQ_HPN_MONITOR_WEBHOOK_URL"]
+    assert problems(defaults, {"app_secrets": ["X"], "app_env": {"X": "1"}}) == [
+        "app_secrets: X is also in app_env; a variable is either plain (app_env) or secret"]

@@ -35,7 +35,7 @@ def test_env_file_has_the_guides_variables_and_compose_file(settings):
 
 
 def test_env_file_adds_urls_and_extra_variables_only_when_asked(settings):
-    settings = replace(settings, app_env={"SITE_NAME": "Harbor"})
+    settings = replace(settings, app_env={"SITE_NAME": "Harbor"}, app_secrets=["TOKEN", "OTHER"])
     values = render.parse_env_file(env_text(settings, ["DATABASE_URL", "SITE_NAME", "TOKEN"],
                                             {"TOKEN": "tok-1234567890abcdef", "OTHER": "not asked for"}))
     assert values["DATABASE_URL"] == (
@@ -45,7 +45,7 @@ def test_env_file_adds_urls_and_extra_variables_only_when_asked(settings):
 
 
 def test_masked_env_file_shows_no_secret_but_plain_values(settings):
-    settings = replace(settings, app_env={"SITE_NAME": "Harbor"})
+    settings = replace(settings, app_env={"SITE_NAME": "Harbor"}, app_secrets=["TOKEN"])
     masked = env_text(settings, ["DATABASE_URL_ADMIN", "SITE_NAME", "TOKEN"], {"TOKEN": "tok-1234567890abcdef"},
                       masked=True)
     assert PASSWORDS.postgres not in masked and PASSWORDS.app not in masked and "tok-1234" not in masked
