@@ -67,7 +67,9 @@ DRILL_MAX_AGE_DAYS = 90
 
 
 def server_values(settings: Settings) -> dict:
-    """What the checks and the monitor read from deploy.env (no secret)."""
+    """What the checks and the monitor read from deploy.env besides what every server
+    program reads (tasks.render.deploy_env: the directories, BACKUP_DIR among them); no
+    secret. A key of both would be written twice, and the second would win."""
     paths = settings.paths
     return {
         "CADDY_TLS": settings.caddy_tls,
@@ -82,7 +84,6 @@ def server_values(settings: Settings) -> dict:
         "MIN_DISTINCT_PASSWORD_CHARS": MIN_DISTINCT_PASSWORD_CHARS,
         "KNOWN_DEFAULT_PASSWORDS": known_defaults(),
         "SECRETS_RECORD": paths.secrets_record,
-        "BACKUP_DIR": layout.BACKUP_DIR,
         "BACKUP_TIMER": layout.BACKUP_TIMER,
         "BACKUP_FILES": layout.BACKUP_MANIFEST,  # written last: a complete backup
         "BACKUP_PREFIX": layout.BACKUP_PREFIX,

@@ -134,8 +134,12 @@ def deploy_env(settings: Settings) -> str:
         "OFFSITE_PASSWORD_FILE": layout.OFFSITE_PASSWORD_FILE,
         "OFFSITE_SSH_CONFIG": layout.OFFSITE_SSH_CONFIG,
         "OFFSITE_SSH_HOST": layout.OFFSITE_SSH_HOST,
-        **checks.server_values(settings),
     }
+    server_checks = checks.server_values(settings)
+    twice = sorted(set(values) & set(server_checks))
+    if twice:  # the shell reads the last: one of the two would be silently ignored
+        raise ValueError(f"deploy.env would set {', '.join(twice)} twice")
+    values.update(server_checks)
     return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())
 
 

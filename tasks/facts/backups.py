@@ -12,7 +12,7 @@ from pyinfra.api import FactBase
 from tasks import layout
 from tasks.commands import parse_status, status_block
 
-CONFIG = "/etc/srq-hpn/deploy.env"
+CONFIG = layout.DEPLOY_ENV
 
 
 def _configured(key: str, default: str, given: str | None) -> str:

@@ -180,9 +180,9 @@ def wait_until(condition, what: str, timeout: float = 60, poll: float = 0.5) -> 
 BACKUP_DIR = layout.BACKUP_DIR
 
 
-def backups(server: Server) -> list[str]:
+def backups(server: Server, directory: str = BACKUP_DIR) -> list[str]:
     """The complete backups on the server (a directory with a manifest), oldest first."""
-    _, out = server.exec(f"cd {BACKUP_DIR} 2>/dev/null && ls -1d srq-hpn-*/manifest.json 2>/dev/null || true")
+    _, out = server.exec(f"cd {directory} 2>/dev/null && ls -1d srq-hpn-*/manifest.json 2>/dev/null || true")
     return sorted(line.split("/", 1)[0] for line in out.split())
 
 
@@ -200,11 +200,11 @@ def manifest(server: Server, name: str) -> dict:
     return json.loads(text)
 
 
-def take_backup(server: Server) -> str:
-    """Run the backup unit as its timer would; returns the new backup's name."""
-    before = set(backups(server))
+def take_backup(server: Server, directory: str = BACKUP_DIR) -> str:
+    """Run the backup unit as its timer would; returns the new backup's name (in ``directory``)."""
+    before = set(backups(server, directory))
     server.exec("systemctl start srq-hpn-backup.service", timeout=600)
-    (name,) = set(backups(server)) - before
+    (name,) = set(backups(server, directory)) - before
     return name
 
 

@@ -72,6 +72,9 @@ def test_second_run_changes_nothing_and_the_secret_is_never_printed(variant_depl
     assert run.changed_operations() == []
     assert start_times(variant_server) == before
     assert VARIANT_SECRET not in run.output
+    # Where each of the app's own variables came from: names only.
+    assert "The app's variables: SESSION_SECRET from your environment (app_secrets); SITE_NAME from app_env" \
+        in run.output
 
 
 def test_an_update_replaces_the_app_and_leaves_db_and_caddy_alone(variant_deployed, variant_server,

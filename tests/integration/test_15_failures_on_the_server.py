@@ -60,7 +60,8 @@ def test_a_variable_nothing_provides(variant_deployed, variant_server, variant_s
                               "deploy.py", "-y", env=VARIANT_ENV)
     assert run.returncode != 0
     assert ("MAIL_TOKEN (asked for by compose.yaml (api)) has no value: set it in app_env for a plain value "
-            "(--data or group_data), or export MAIL_TOKEN=... before running pyinfra for a secret") in run.output
+            "(--data or group_data), or declare it in app_secrets and export MAIL_TOKEN=... before running pyinfra "
+            "for a secret") in run.output
     assert "Starting operation" not in run.output  # a preflight error: nothing ran on the server
     still_serving(variant_server, variant_ca)
 

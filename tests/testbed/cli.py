@@ -82,9 +82,11 @@ def run_pyinfra(
     echo: bool = False,
     cwd: Path = REPO_ROOT,
     stamped: bool = False,
+    pyinfra: str | None = None,
 ) -> PyinfraRun:
     """Run `pyinfra inventory.py *args` from the repository root (or `cwd`), with SRQ_HPN_INVENTORY
-    naming a JSON file of `inventory_data` ({"group": [[host, data], ...]}).
+    naming a JSON file of `inventory_data` ({"group": [[host, data], ...]}); `pyinfra` is
+    that command's path (default: this checkout's virtualenv's).
 
     stdout/stderr are captured (and, with echo=True, also printed as they come; with
     stamped=True each line is kept with the time it arrived, in `run.lines`)."""
@@ -92,7 +94,7 @@ def run_pyinfra(
         json.dump(inventory_data, handle, indent=2)
         inventory_file = handle.name
     try:
-        command = [pyinfra_command(), "inventory.py", *args]
+        command = [pyinfra or pyinfra_command(), "inventory.py", *args]
         full_env = {**os.environ, "SRQ_HPN_INVENTORY": inventory_file, **(env or {})}
         if not (echo or stamped):
             done = subprocess.run(

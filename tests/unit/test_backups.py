@@ -2,6 +2,7 @@
 the facts' parsing and the names of pre-migration backups (pure parts)."""
 
 import json
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -113,6 +114,17 @@ def test_deploy_env_tells_the_backup_programs_what_they_need(settings, tmp_path)
     assert values["BACKUP_DIR"] == "/var/backups/srq-hpn" and values["KEEP_WEEKLY"] == "2"
     assert values["DB_NAME"] == "srq_hpn" and values["DB_APP_USER"] == "srq_hpn_app"
     assert values["OFFSITE_REPOSITORY"] == "''" and values["OFFSITE_CHECK_SUBSET"] == "'10%'"
+
+
+def test_the_backup_directory_setting_is_what_the_server_programs_read(settings, tmp_path):
+    """The programs source deploy.env: the last assignment of a name wins, so the setting's
+    value must be the only one."""
+    path = tmp_path / "deploy.env"
+    path.write_text(render.deploy_env(replace(settings, backup_dir="/srv/srq-backups/")))
+    done = subprocess.run(["bash", "-c", f'. {path}; printf %s "$BACKUP_DIR"'], capture_output=True, text=True, check=True)
+    assert done.stdout == "/srv/srq-backups"
+    names = [line.split("=", 1)[0] for line in path.read_text().splitlines() if "=" in line and not line.startswith("#")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
 
 
 def test_offsite_ssh_configuration(settings):
