@@ -3,8 +3,10 @@ restore drill and the restore: their rules (pure code, unit-tested)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,12 @@ CHECK_SUBSET_RE = re.compile(r"^([0-9]+/[0-9]+|[0-9]+(\.[0-9]+)?%|[0-9]+[KMGT])$
 # An OnCalendar value: what systemd accepts is checked on the server; this only
 # keeps the unit file well-formed.
 CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./~ _+-]{1,100}$")
+# The newest backup may be this much older than the schedule's longest gap between two
+# runs before it is stale (a run takes time; the timer may fire a little late).
+BACKUP_AGE_SLACK_HOURS = 2
+# The limit when the schedule's runs cannot be told (the daily default's: 24 + 2).
+DEFAULT_BACKUP_MAX_AGE_HOURS = 26
+_ELAPSE_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,21 @@ def offsite_target(repository: str) -> Offsite | None:
         return None
     port = int(match.groupdict().get("port") or 22)
     return Offsite(repository, match["user"], match["host"], port, match["path"])
+
+
+def backup_max_age_hours(elapses: list[str]) -> int:
+    """How old the newest backup may be before it is stale, for a schedule whose next runs
+    are ``elapses`` (as systemd-analyze prints them): its longest gap between two runs,
+    plus a slack; a weekly schedule is not stale after a day (pure; unit-tested)."""
+    times = []
+    for text in elapses:
+        found = _ELAPSE_RE.search(text)
+        if found:
+            times.append(datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S"))
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:])]
+    if not gaps:
+        return DEFAULT_BACKUP_MAX_AGE_HOURS
+    return math.ceil(max(gaps) / 3600) + BACKUP_AGE_SLACK_HOURS
 
 
 def check_backups(merged: dict) -> list[str]:

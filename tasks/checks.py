@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks import layout
+from tasks.backup_settings import DEFAULT_BACKUP_MAX_AGE_HOURS
 from tasks.settings import Settings
 from tasks.validation import KNOWN_DEFAULT_PASSWORDS, MIN_DISTINCT_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 
@@ -62,11 +63,10 @@ MONITORED = ("containers", "caddy", "https", "disk", "backups")
 # the quarterly restore test.
 CERT_WARN_DAYS, CERT_FAIL_DAYS = 14, 3
 DISK_WARN_PERCENT, DISK_FAIL_PERCENT = 20, 10
-BACKUP_MAX_AGE_HOURS = 26
 DRILL_MAX_AGE_DAYS = 90
 
 
-def server_values(settings: Settings) -> dict:
+def server_values(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MAX_AGE_HOURS) -> dict:
     """What the checks and the monitor read from deploy.env besides what every server
     program reads (tasks.render.deploy_env: the directories, BACKUP_DIR among them); no
     secret. A key of both would be written twice, and the second would win."""
@@ -87,7 +87,7 @@ def server_values(settings: Settings) -> dict:
         "BACKUP_TIMER": layout.BACKUP_TIMER,
         "BACKUP_FILES": layout.BACKUP_MANIFEST,  # written last: a complete backup
         "BACKUP_PREFIX": layout.BACKUP_PREFIX,
-        "BACKUP_MAX_AGE_HOURS": BACKUP_MAX_AGE_HOURS,
+        "BACKUP_MAX_AGE_HOURS": backup_max_age_hours,
         "DRILL_RECORD": paths.drill_record,
         "DRILL_MAX_AGE_DAYS": DRILL_MAX_AGE_DAYS,
         "MONITOR_TIMER": layout.MONITOR_TIMER,

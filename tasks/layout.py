@@ -75,12 +75,9 @@ BACKUP_FILES = ("db.dump", "globals.sql")
 BACKUP_MANIFEST = "manifest.json"
 BACKUP_SERVICE = "srq-hpn-backup.service"
 BACKUP_TIMER = "srq-hpn-backup.timer"
-SYSTEMD_DIR = "/etc/systemd/system"
-# A backup older than this (hours) means the schedule is not working.
-BACKUP_STALE_HOURS = 26
 # The off-server copy's files on the server (root only): the restic repository's
 # password, the SSH client configuration and known hosts, and the SSH key.
-OFFSITE_CONFIG_DIR = "/etc/srq-hpn/backup"
+OFFSITE_CONFIG_DIR = f"{CONFIG_DIR}/backup"
 OFFSITE_PASSWORD_FILE = f"{OFFSITE_CONFIG_DIR}/restic-password"
 OFFSITE_SSH_CONFIG = f"{OFFSITE_CONFIG_DIR}/ssh_config"
 OFFSITE_KNOWN_HOSTS = f"{OFFSITE_CONFIG_DIR}/known_hosts"

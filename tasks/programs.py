@@ -3,9 +3,11 @@ and what they need to know, in /etc/srq-hpn/deploy.env (no secret)."""
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 
-from tasks import layout, render
+from tasks import facts, layout, render
+from tasks.backup_settings import backup_max_age_hours
 from tasks.operations.files import files_current
 from tasks.settings import Settings
 
@@ -18,6 +20,12 @@ def install(settings: Settings):
     }
     files_current(
         name=f"Ensure the server programs in {layout.LIB_DIR} and {layout.DEPLOY_ENV} are current",
-        files={**programs, layout.DEPLOY_ENV: (render.deploy_env(settings), "644")},
+        files={**programs, layout.DEPLOY_ENV: (render.deploy_env(settings, backup_age_limit(settings)), "644")},
         directories={layout.LIB_DIR: "755", layout.CONFIG_DIR: "755", settings.paths.state_dir: "700"},
     )
+
+
+def backup_age_limit(settings: Settings) -> int:
+    """When the newest backup is stale for the backup schedule, as systemd reads it on this server."""
+    calendar = host.get_fact(facts.CalendarCheck, spec=settings.backup_schedule)
+    return backup_max_age_hours(calendar.get("elapses") or [])

@@ -10,6 +10,7 @@ import json
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from tasks import checks, layout
+from tasks.backup_settings import DEFAULT_BACKUP_MAX_AGE_HOURS
 from tasks.secrets import Resolved
 from tasks.settings import ROOT, Settings
 
@@ -105,8 +106,9 @@ def daemon_json(settings: Settings) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def deploy_env(settings: Settings) -> str:
-    """/etc/srq-hpn/deploy.env: what the server programs need to know (no secret)."""
+def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MAX_AGE_HOURS) -> str:
+    """/etc/srq-hpn/deploy.env: what the server programs need to know (no secret);
+    ``backup_max_age_hours``: when the newest backup is stale, for the backup schedule."""
     values = {
         "APP_DIR": settings.paths.app_dir,
         "STATE_DIR": settings.paths.state_dir,
@@ -135,7 +137,7 @@ def deploy_env(settings: Settings) -> str:
         "OFFSITE_SSH_CONFIG": layout.OFFSITE_SSH_CONFIG,
         "OFFSITE_SSH_HOST": layout.OFFSITE_SSH_HOST,
     }
-    server_checks = checks.server_values(settings)
+    server_checks = checks.server_values(settings, backup_max_age_hours)
     twice = sorted(set(values) & set(server_checks))
     if twice:  # the shell reads the last: one of the two would be silently ignored
         raise ValueError(f"deploy.env would set {', '.join(twice)} twice")

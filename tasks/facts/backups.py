@@ -10,15 +10,16 @@ from datetime import datetime, timezone
 from pyinfra.api import FactBase
 
 from tasks import layout
+from tasks.backup_settings import DEFAULT_BACKUP_MAX_AGE_HOURS
 from tasks.commands import parse_status, status_block
 
 CONFIG = layout.DEPLOY_ENV
 
 
-def _configured(key: str, default: str, given: str | None) -> str:
-    """Shell text giving a directory: the one given, else deploy.env's, else the default."""
+def _configured(key: str, default: str, given) -> str:
+    """Shell text giving a value: the one given, else deploy.env's, else the default."""
     if given:
-        return shlex.quote(given)
+        return shlex.quote(str(given))
     return (f"$(sed -n 's/^{key}=//p' {CONFIG} 2>/dev/null | tr -d \"'\" | grep . || echo {shlex.quote(default)})")
 
 
@@ -29,7 +30,8 @@ def _hours(seconds: float) -> float:
 class Backups(FactBase):
     """
     Returns the server's backups, oldest first, with the newest one's age, and whether
-    that is older than ``stale_hours`` (26 by default: the daily schedule missed a run)::
+    that is older than ``stale_hours`` (by default the server's limit for its backup
+    schedule: the longest gap between two runs, plus 2 hours; 26 for daily)::
 
         {"dir": "/var/backups/srq-hpn", "count": 2, "newest": "srq-hpn-20260301T020000Z",
          "newest_age_hours": 3.2, "stale": False,
@@ -45,10 +47,10 @@ class Backups(FactBase):
     def default():
         return {"dir": None, "count": 0, "newest": None, "newest_age_hours": None, "stale": True, "backups": []}
 
-    def command(self, backup_dir=None, stale_hours=layout.BACKUP_STALE_HOURS):
-        self.stale_hours = stale_hours
+    def command(self, backup_dir=None, stale_hours=None):
         return (
             f"dir={_configured('BACKUP_DIR', layout.BACKUP_DIR, backup_dir)}; "
+            f"echo \"stale_hours {_configured('BACKUP_MAX_AGE_HOURS', str(DEFAULT_BACKUP_MAX_AGE_HOURS), stale_hours)}\"; "
             'echo "now $(date -u +%s)"; echo "dir $dir"; '
             'for m in "$dir"/srq-hpn-*/manifest.json; do [ -f "$m" ] || continue; b=${m%/manifest.json}; '
             'sizes=$(for f in "$b"/*; do [ "${f##*/}" = manifest.json ] || printf \'%s=%s,\' "${f##*/}" "$(stat -c %s "$f")"; done); '
@@ -56,11 +58,13 @@ class Backups(FactBase):
         )
 
     def process(self, output):
-        now, result = None, self.default()
+        now, stale_hours, result = None, DEFAULT_BACKUP_MAX_AGE_HOURS, self.default()
         for line in output:
             kind, _, rest = line.partition(" ")
             if kind == "now" and rest.strip().isdigit():
                 now = int(rest)
+            elif kind == "stale_hours" and rest.strip().isdigit():
+                stale_hours = int(rest)
             elif kind == "dir":
                 result["dir"] = rest.strip()
             elif kind == "backup":
@@ -72,7 +76,6 @@ class Backups(FactBase):
         if backups:
             newest = backups[-1]
             result["newest"], result["newest_age_hours"] = newest["name"], newest["age_hours"]
-            stale_hours = getattr(self, "stale_hours", layout.BACKUP_STALE_HOURS)
             result["stale"] = newest["age_hours"] is None or newest["age_hours"] > stale_hours
         return result
 
@@ -140,22 +143,29 @@ class LastDrill(FactBase):
 class CalendarCheck(FactBase):
     """
     Returns whether systemd accepts a calendar value (``OnCalendar=``), with its own
-    words when it does not: ``{"ok": True, "next": "Sat 2026-03-07 00:00:00 UTC"}``.
+    words when it does not, and its next runs::
+
+        {"ok": True, "next": "Sat 2026-03-07 00:00:00 UTC",
+         "elapses": ["Sat 2026-03-07 00:00:00 UTC", "Sun 2026-03-08 00:00:00 UTC", ...]}
     """
+
+    ITERATIONS = 6
 
     @staticmethod
     def default():
-        return {"ok": True, "next": None}
+        return {"ok": True, "next": None, "elapses": []}
 
     def command(self, spec):
         return ("if ! command -v systemd-analyze >/dev/null; then echo ok; else "
-                + status_block(f"systemd-analyze calendar -- {shlex.quote(spec)}") + "; fi")
+                + status_block(f"systemd-analyze calendar --iterations={self.ITERATIONS} -- {shlex.quote(spec)}")
+                + "; fi")
 
     def process(self, output):
         ok, lines = parse_status(output)
         if ok:
-            upcoming = [line.split(":", 1)[1].strip() for line in lines if line.strip().startswith("Next elapse:")]
-            return {"ok": True, "next": upcoming[0] if upcoming else None}
+            upcoming = [line.split(":", 1)[1].strip() for line in lines
+                        if line.strip().startswith(("Next elapse:", "Iter. #", "Iteration #"))]
+            return {"ok": True, "next": upcoming[0] if upcoming else None, "elapses": upcoming}
         return {"ok": False, "error": [line for line in lines if line.strip()][-3:]}
 
 

@@ -55,30 +55,30 @@ def private_upload(data: bytes, path: str, mode: str, user: str, group: str) -> 
     into place; the staging directory is removed whatever happens (and, at the next
     upload, one that a killed run left is removed too)."""
 
-    def upload(state, target):
-        as_user = _connector_arguments(state, target, escalate=False)
-        as_root = _connector_arguments(state, target, escalate=True)
+    def upload(state, host):  # pyinfra passes both, by these names
+        as_user = _connector_arguments(state, host, escalate=False)
+        as_root = _connector_arguments(state, host, escalate=True)
         quiet = {"print_output": False, "print_input": False}
-        ok, output = target.run_shell_command(StringCommand(
+        ok, output = host.run_shell_command(StringCommand(
             f"find /tmp -maxdepth 1 -name '{STAGING_PREFIX}*' -user \"$(id -u)\" -mmin +60 -exec rm -rf {{}} + "
             f"2>/dev/null; mktemp -d /tmp/{STAGING_PREFIX}XXXXXXXX"), **quiet, **as_user)
         if not ok or not output.stdout_lines:
-            target.log_styled(f"could not make a private staging directory for {path}: "
-                              + " ".join(output.stderr_lines[-3:]), fg="red", log_func=logger.error)
+            host.log_styled(f"could not make a private staging directory for {path}: "
+                            + " ".join(output.stderr_lines[-3:]), fg="red", log_func=logger.error)
             return False
         staging = output.stdout_lines[-1].strip()
         try:
             staged = f"{staging}/content"
-            if not target.put_file(BytesIO(data), staged, **quiet, **as_user):
+            if not host.put_file(BytesIO(data), staged, **quiet, **as_user):
                 return False
-            ok, output = target.run_shell_command(StringCommand(install_staged(staged, path, mode, user, group)),
-                                                  **quiet, **as_root)
+            ok, output = host.run_shell_command(StringCommand(install_staged(staged, path, mode, user, group)),
+                                                **quiet, **as_root)
             if not ok:
-                target.log_styled(f"could not put {path} in place: " + " ".join(output.stderr_lines[-3:]),
-                                  fg="red", log_func=logger.error)
+                host.log_styled(f"could not put {path} in place: " + " ".join(output.stderr_lines[-3:]),
+                                fg="red", log_func=logger.error)
             return ok
         finally:
-            target.run_shell_command(StringCommand("rm", "-rf", staging), **quiet, **as_user)
+            host.run_shell_command(StringCommand("rm", "-rf", staging), **quiet, **as_user)
 
     return FunctionCommand(upload, (), {})
 

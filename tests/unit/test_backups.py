@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tasks import layout, render
-from tasks.backup_settings import offsite_target, restore_problems
+from tasks.backup_settings import backup_max_age_hours, offsite_target, restore_problems
 from tasks.facts import Backups, CalendarCheck, LastDrill
 from tasks.hostkeys import known_hosts_line
 from tasks.operations.backups import migration_label
@@ -185,8 +185,9 @@ def test_backups_fact():
     assert first["rows"] == 3 and first["age_hours"] == 44.2
     assert newest["verified"] is False  # db.dump is smaller than its manifest says
     assert result["newest_age_hours"] == 20.2 and result["stale"] is False
-    fact.command(stale_hours=12)
-    assert fact.process(output)["stale"] is True
+    # The server's limit for its schedule (deploy.env's BACKUP_MAX_AGE_HOURS), as the command reports it.
+    assert fact.process(["stale_hours 12", *output])["stale"] is True
+    assert "BACKUP_MAX_AGE_HOURS" in fact.command() and 'echo "stale_hours 12"' in fact.command(stale_hours=12)
     assert Backups().process(["now 1", "dir /x"])["stale"] is True
 
 
@@ -198,7 +199,25 @@ def test_last_drill_fact():
 
 
 def test_calendar_check_fact():
-    assert CalendarCheck().process(["ok", "  Original form: daily", "Next elapse: Sat 2026-03-07 00:00:00 UTC"]) == {
-        "ok": True, "next": "Sat 2026-03-07 00:00:00 UTC"}
+    assert CalendarCheck().process(["ok", "  Original form: daily", "Next elapse: Sat 2026-03-07 00:00:00 UTC",
+                                    "   From now: 7h left", "   Iter. #2: Sun 2026-03-08 00:00:00 UTC"]) == {
+        "ok": True, "next": "Sat 2026-03-07 00:00:00 UTC",
+        "elapses": ["Sat 2026-03-07 00:00:00 UTC", "Sun 2026-03-08 00:00:00 UTC"]}
     refused = CalendarCheck().process(["error", "Failed to parse calendar specification 'dialy': Invalid argument"])
     assert refused["ok"] is False and "dialy" in refused["error"][0]
+
+
+def test_a_backup_is_stale_after_its_schedules_longest_gap():
+    daily = ["Sat 2026-03-07 00:00:00 UTC", "Sun 2026-03-08 00:00:00 UTC", "Mon 2026-03-09 00:00:00 UTC"]
+    assert backup_max_age_hours(daily) == 26
+    weekly = ["Mon 2026-11-30 03:00:00 UTC", "Mon 2026-12-07 03:00:00 UTC", "Mon 2026-12-14 03:00:00 UTC"]
+    assert backup_max_age_hours(weekly) == 7 * 24 + 2
+    # Mondays and Thursdays: the longer of the two gaps.
+    twice = ["Mon 2026-11-30 03:00:00 UTC", "Thu 2026-12-03 03:00:00 UTC", "Mon 2026-12-07 03:00:00 UTC"]
+    assert backup_max_age_hours(twice) == 4 * 24 + 2
+    assert backup_max_age_hours([]) == 26  # systemd-analyze could not tell
+
+
+def test_deploy_env_carries_the_schedules_backup_age_limit(settings):
+    text = render.deploy_env(replace(settings, backup_schedule="weekly"), backup_max_age_hours=170)
+    assert "\nBACKUP_MAX_AGE_HOURS=170\n" in text
