@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.hostkeys import check_host_key
-from tasks.layout import BACKUP_NAME_PATTERN, SYSTEM_DIRS
+from tasks.layout import BACKUP_NAME_PATTERN, own_directory
 
 DRILL_SOURCES = ("local", "offsite")
 BACKUP_NAME_RE = re.compile(BACKUP_NAME_PATTERN)
@@ -71,7 +71,7 @@ def check_backups(merged: dict) -> list[str]:
     """The backup directory, schedule and off-server copy."""
     problems = []
     directory = merged["backup_dir"]
-    if not re.fullmatch(r"^/[A-Za-z0-9._/-]+$", directory) or directory.rstrip("/") in SYSTEM_DIRS or ".." in directory.split("/"):
+    if not own_directory(directory):
         problems.append(f"backup_dir must be an absolute path of its own (letters, digits, . _ - /), got {directory!r}")
     else:
         inside = directory.rstrip("/") + "/"

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import shlex
 
+from pyinfra.api import StringCommand
+
 from tasks import layout
 
 
 def quote(*words: str) -> str:
     return " ".join(shlex.quote(str(word)) for word in words)
+
+
+def shell(*words: str) -> StringCommand:
+    """A command of separate words, each quoted for the shell (pyinfra joins the words of a
+    StringCommand as they are)."""
+    return StringCommand(quote(*words))
 
 
 def compose(app_dir: str, *args: str) -> str:

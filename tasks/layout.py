@@ -10,6 +10,7 @@ file, so the guide's own commands see exactly what the deploy runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # The guide's compose services, and the container names its commands use.
@@ -34,6 +35,9 @@ COMPOSE_OVERRIDES = (
 
 # Directories that must never be the app, state or backup directory themselves.
 SYSTEM_DIRS = ("", "/etc", "/usr", "/var", "/var/lib", "/var/backups", "/root", "/home", "/opt", "/srv", "/tmp")
+# ... nor be inside: the system's own trees, Docker's, and the deploy's programs and configuration.
+SYSTEM_TREES = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/dev", "/proc", "/sys",
+                "/run", "/root", "/var/run", "/var/lib/docker", "/var/lib/containerd")
 
 # Defaults of the directory settings (group_data/all.py repeats them).
 APP_DIR = "/opt/srq-hpn"
@@ -92,6 +96,19 @@ MAINTENANCE_FLAG = "/data/srq-hpn-maintenance"
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).
 PREVIOUS_DB_VOLUME = "srq-hpn_postgres_data"
+
+
+def own_directory(value: str) -> bool:
+    """Whether a directory setting names a directory of its own: absolute, plain characters,
+    no `.`, `..` or empty component (so that no spelling of it is a system directory), not
+    a system directory, nor inside the system's trees."""
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]+", value):
+        return False
+    parts = value.rstrip("/").split("/")[1:]
+    if any(part in ("", ".", "..") for part in parts):
+        return False
+    path = "/" + "/".join(parts)
+    return path not in SYSTEM_DIRS and not any(path == tree or path.startswith(tree + "/") for tree in SYSTEM_TREES)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tasks.backup_settings import check_backups, check_recovery
 from tasks.hostkeys import check_host_key
-from tasks.layout import SYSTEM_DIRS
+from tasks.layout import own_directory
 from tasks.settings import (
     DEPLOY_SECRETS,
     MONITOR_INTERVAL_RANGE,
@@ -64,6 +64,8 @@ GIT_SCP_RE = re.compile(rf"^(?:[A-Za-z0-9._-]+@)?(?P<host>{_HOST}):(?!-)[A-Za-z0
 GIT_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 # A branch as `git check-ref-format --branch` takes it (the common rules).
 BRANCH_RE = re.compile(r"^(?![-./])(?!.*\.\.)(?!.*//)(?!.*/\.)(?!.*@\{)[A-Za-z0-9._/+-]{1,200}(?<![./])(?<!\.lock)$")
+# The databases of PostgreSQL itself: a restore connects to one of them while it swaps.
+RESERVED_DATABASES = ("postgres", "template0", "template1")
 APP_SOURCES = ("upload", "git")
 TLS_MODES = ("letsencrypt", "internal")
 INSTALL_METHODS = ("official", "distro")
@@ -132,12 +134,12 @@ def check_directories(merged: dict) -> list[str]:
     problems = []
     for key in ("srq_hpn_app_dir", "srq_hpn_state_dir"):
         value = merged[key]
-        if not re.fullmatch(r"^/[A-Za-z0-9._/-]+$", value) or value.rstrip("/") in SYSTEM_DIRS or ".." in value.split("/"):
+        if not own_directory(value):
             problems.append(
                 f"{key} must be an absolute path of its own (letters, digits, . _ - /), got {value!r}"
             )
     app, state = (merged[k].rstrip("/") + "/" for k in ("srq_hpn_app_dir", "srq_hpn_state_dir"))
-    if app.startswith(state) or state.startswith(app):
+    if not problems and (app.startswith(state) or state.startswith(app)):
         problems.append("srq_hpn_state_dir must be outside srq_hpn_app_dir (the app's checkout), and not contain it")
     return problems
 
@@ -152,6 +154,14 @@ def check_database(merged: dict) -> list[str]:
             )
     if merged["postgres_user"] == merged["postgres_app_user"]:
         problems.append("postgres_app_user must differ from postgres_user (least privilege)")
+    if merged["postgres_db"] in RESERVED_DATABASES:
+        problems.append(f"postgres_db must not be one of PostgreSQL's own databases ({', '.join(RESERVED_DATABASES)}), "
+                        f"got {merged['postgres_db']!r}")
+    for key in ("postgres_user", "postgres_app_user"):
+        role = merged[key]
+        if role == "public" or role.startswith("pg_") or (key == "postgres_app_user" and role == "postgres"):
+            problems.append(f"{key} must not be a name PostgreSQL reserves (public, pg_*, postgres for the app role), "
+                            f"got {role!r}")
     return problems
 
 
@@ -241,6 +251,11 @@ def check_app(merged: dict) -> list[str]:
 
 def check_caddy(merged: dict) -> list[str]:
     problems = one_of(merged, "caddy_tls", TLS_MODES)
+    if merged["srq_hpn_caddyfile"] == "repository":
+        for key in ("caddy_acme_email", "caddy_acme_ca"):
+            if merged[key]:
+                problems.append(f"{key} only applies to the deploy's Caddyfile (srq_hpn_caddyfile = 'template'); "
+                                "with the repository's own Caddyfile, set it there (Caddy's global options)")
     email = merged["caddy_acme_email"]
     if email and not EMAIL_RE.fullmatch(email):
         problems.append(f"caddy_acme_email is not an email address (letters, digits, . _ % + - @): {email!r}")

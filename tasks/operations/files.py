@@ -13,6 +13,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.facts.files import File, Sha256File
 
 from tasks import facts
+from tasks.commands import quote, shell
 from tasks.digest import sha256
 
 # A staged file is written beside its target under this suffix, then renamed into place.
@@ -78,7 +79,7 @@ def private_upload(data: bytes, path: str, mode: str, user: str, group: str) -> 
                                 fg="red", log_func=logger.error)
             return ok
         finally:
-            host.run_shell_command(StringCommand("rm", "-rf", staging), **quiet, **as_user)
+            host.run_shell_command(shell("rm", "-rf", staging), **quiet, **as_user)
 
     return FunctionCommand(upload, (), {})
 
@@ -109,8 +110,8 @@ def private_file(path: str, content, preview: str = "", mode: str = "600", user=
     remote = host.get_fact(File, path=path)
     if remote and host.get_fact(Sha256File, path=path) == sha256(data):
         if remote["mode"] != int(mode) or remote["user"] != user or remote["group"] != group:
-            yield StringCommand("chown", f"{user}:{group}", path)
-            yield StringCommand("chmod", mode, path)
+            yield shell("chown", f"{user}:{group}", path)
+            yield shell("chmod", mode, path)
         else:
             host.noop(f"{path} is up to date")
         return
@@ -138,13 +139,14 @@ def file_in_place(path: str, content: str, mode: str = "644"):
     remote = host.get_fact(File, path=path)
     if remote and host.get_fact(Sha256File, path=path) == sha256(data):
         if remote["mode"] != int(mode):
-            yield StringCommand("chmod", mode, path)
+            yield shell("chmod", mode, path)
         else:
             host.noop(f"{path} is up to date")
         return
     staged = path + STAGED_SUFFIX
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=_upload_name(staged))
-    yield StringCommand(f"cat {staged} > {path} && rm -f {staged} && chmod {mode} {path}")
+    yield StringCommand(f"cat {quote(staged)} > {quote(path)} && rm -f {quote(staged)} && chmod {quote(mode)} "
+                        f"{quote(path)}")
 
 
 @operation()
@@ -160,9 +162,9 @@ def files_current(files: dict, directories: dict):
     state = host.get_fact(facts.FileStates, paths=tuple(sorted(directories)) + tuple(sorted(files)))
     for path, mode in sorted(directories.items()):
         if path not in state:
-            yield StringCommand("mkdir", "-p", "-m", mode, path)
+            yield shell("mkdir", "-p", "-m", mode, path)
         elif state[path]["mode"] != mode:
-            yield StringCommand("chmod", mode, path)
+            yield shell("chmod", mode, path)
     changed = []
     for path, (text, mode) in sorted(files.items()):
         data = text.encode()
@@ -174,10 +176,10 @@ def files_current(files: dict, directories: dict):
             # its file rewritten in place; it keeps reading the old one to its end.
             staged = path + STAGED_SUFFIX
             yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=_upload_name(staged))
-            yield StringCommand("chmod", mode, staged)
-            yield StringCommand("mv", "-f", staged, path)
+            yield shell("chmod", mode, staged)
+            yield shell("mv", "-f", staged, path)
         elif current["mode"] != mode:
-            yield StringCommand("chmod", mode, path)
+            yield shell("chmod", mode, path)
     if changed:
         host.log(f"Updated: {', '.join(changed)}")
     elif all(path in state for path in directories):

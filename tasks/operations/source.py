@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 
 from tasks import facts
-from tasks.commands import program, quote
+from tasks.commands import program, quote, shell
 from tasks.layout import Paths
 from tasks.sourcetree import Upload
 
@@ -33,7 +33,7 @@ def uploaded_source(paths: Paths, upload: Upload):
         host.noop(f"{paths.app_dir} holds source {upload.revision}")
         return
     host.log(f"Shipping source {upload.revision} ({len(upload.paths)} files): {state.removeprefix('stale: ')}")
-    yield StringCommand("mkdir", "-p", paths.incoming)
+    yield shell("mkdir", "-p", paths.incoming)
     yield FileUploadCommand(BytesIO(upload.archive), f"{paths.incoming}/source.tar.gz",
                             remote_temp_filename=host.get_temp_filename(f"{upload.revision}.tar.gz"))
     yield FileUploadCommand(BytesIO(upload.manifest.encode()), f"{paths.incoming}/source.manifest",
@@ -62,4 +62,4 @@ def git_source(paths: Paths, repo: str, branch: str, ssh_command: str = ""):
     yield StringCommand(f"mkdir -p {quote(paths.incoming)} && {env}{program('srq-hpn-source', 'git', repo, branch)}")
     if ssh_command:
         # The operator's own `git pull` on the server uses the deploy key too.
-        yield StringCommand("git", "-C", paths.app_dir, "config", "core.sshCommand", ssh_command)
+        yield shell("git", "-C", paths.app_dir, "config", "core.sshCommand", ssh_command)

@@ -34,9 +34,10 @@ def bare_repository(server, tmp_path):
     return work
 
 
-def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed, caddy_ca, bare_repository):
+def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed, caddy_ca, bare_repository, tmp_path):
+    key = harness.generate_ssh_key(tmp_path / "deploy-key")
     settings = {**testbed.settings(), "srq_hpn_app_source": "git", "srq_hpn_app_git_repo": REPO,
-                "srq_hpn_app_git_branch": "release"}
+                "srq_hpn_app_git_branch": "release", "srq_hpn_app_git_deploy_key": str(key)}
     run = deploy(server, settings)
     changed = run.changed_operations()
     assert any("at the newest release" in name for name in changed), changed
@@ -47,6 +48,11 @@ def test_deploy_from_a_git_branch_then_nothing_changes(deployed, server, testbed
     assert branch.strip() == "release"  # on the branch, so the operator's `git pull` works
     expected = subprocess.run(["git", "rev-parse", "HEAD"], cwd=bare_repository, capture_output=True, text=True).stdout
     assert head.strip() == expected.strip()
+    # The operator's own `git pull` on the server uses the deploy key, and checks the host's key.
+    _, ssh_command = server.exec("git -C /opt/srq-hpn config core.sshCommand")
+    assert ssh_command.strip() == ("ssh -i /root/.ssh/srq-hpn-deploy-key -o IdentitiesOnly=yes -o "
+                                   "UserKnownHostsFile=/etc/srq-hpn/git_known_hosts -o StrictHostKeyChecking=yes")
+    assert server.exec("stat -c '%a %U' /root/.ssh/srq-hpn-deploy-key")[1].strip() == "600 root"
     assert_stack_is_up(server)
     assert harness.https_get(server, "/api/health", caddy_ca).status == 200
 

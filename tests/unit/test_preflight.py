@@ -300,3 +300,29 @@ def test_app_secrets_rules(defaults):
         "app_secrets: RESTIC_PASSWORD", "app_secrets: POSTGRES_PASSWORD", "app_secrets: SRQ_HPN_MONITOR_WEBHOOK_URL"]
     assert problems(defaults, {"app_secrets": ["X"], "app_env": {"X": "1"}}) == [
         "app_secrets: X is also in app_env; a variable is either plain (app_env) or secret"]
+
+
+@pytest.mark.parametrize("key", ["srq_hpn_app_dir", "srq_hpn_state_dir", "backup_dir"])
+@pytest.mark.parametrize("value", ["/.", "/var/lib/.", "/etc/.", "/opt//", "/usr/local", "/usr/local/lib/srq-hpn",
+                                   "/root/.ssh", "/var/lib/docker/volumes", "/etc/srq-hpn", "/run/srq"])
+def test_a_directory_setting_is_a_directory_of_its_own(defaults, key, value):
+    """Any spelling of a system directory, or a place inside the system's trees, is refused:
+    the deploy makes these directories root-only (0700) and copies into them."""
+    found = problems(defaults, {key: value})
+    assert len(found) == 1 and found[0].startswith(f"{key} must be"), found
+
+
+def test_database_names_postgresql_reserves_are_refused(defaults):
+    assert problems(defaults, {"postgres_db": "postgres"})[0].startswith(
+        "postgres_db must not be one of PostgreSQL's own databases")
+    assert problems(defaults, {"postgres_app_user": "pg_app"})[0].startswith(
+        "postgres_app_user must not be a name PostgreSQL reserves")
+    assert problems(defaults, {"postgres_app_user": "public"})[0].startswith("postgres_app_user must not be")
+    assert problems(defaults, {"postgres_user": "postgres", "postgres_db": "shop"}) == []
+
+
+def test_acme_settings_are_refused_where_they_would_be_ignored(defaults):
+    found = problems(defaults, {"srq_hpn_caddyfile": "repository", "caddy_acme_email": "ops@example.com"})
+    assert found == ["caddy_acme_email only applies to the deploy's Caddyfile (srq_hpn_caddyfile = 'template'); "
+                     "with the repository's own Caddyfile, set it there (Caddy's global options)"]
+    assert problems(defaults, {"caddy_acme_email": "ops@example.com"}) == []
