@@ -4,14 +4,17 @@
     pyinfra inventory.py drill.py --data drill_backup=NAME       # a named one
     pyinfra inventory.py drill.py --data drill_from=offsite      # from the off-server copy
 
-Each line below is one step, in order; the steps live in tasks/recovery.py.
+Each line below is one step, in order; the steps live in tasks/.
 """
 
-from tasks import preflight, recovery
+from tasks import preflight, programs, recovery
 
 # 1. Validate the settings and the drill's own (which backup, from where); stop before any change.
 deployment = preflight.check_command("drill")
 
-# 2. Restore the backup into a scratch database container, compare it with its manifest
+# 2. The server programs, and what they read (deploy.env), as these settings say.
+programs.install(deployment.settings)
+
+# 3. Restore the backup into a scratch database container, compare it with its manifest
 #    (revision, rows of every table, the app role's grants), record the result, print a table.
 recovery.drill(deployment.settings)

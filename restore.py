@@ -2,10 +2,10 @@
 
     pyinfra inventory.py restore.py --data restore_backup=NAME --data restore_confirm=<domain or db name>
 
-Each line below is one step, in order; the steps live in tasks/recovery.py.
+Each line below is one step, in order; the steps live in tasks/.
 """
 
-from tasks import preflight, recovery, release
+from tasks import preflight, programs, recovery, release
 
 # 1. Validate the settings, the backup's name and the confirmation; refuse before any change.
 deployment = preflight.check_command("restore")
@@ -14,13 +14,16 @@ settings = deployment.settings
 # 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
 run = release.begin(deployment, action="restore", detail={"backup": settings.restore_backup})
 
-# 3. The backup restored beside the live database; Caddy's maintenance page on, the app stopped,
+# 3. The server programs, and what they read (deploy.env), as these settings say.
+programs.install(settings)
+
+# 4. The backup restored beside the live database; Caddy's maintenance page on, the app stopped,
 #    a safety backup of the live database, then the two swapped. The Docker volume is kept.
 recovery.replace_database(settings)
 
-# 4. The app role's grants and current password, migrations if the backup is behind, the app
+# 5. The app role's grants and current password, migrations if the backup is behind, the app
 #    started again, the maintenance page off, and the stack checked through Caddy.
 recovery.bring_back(settings)
 
-# 5. The audit line, and release the lock.
+# 6. The audit line, and release the lock.
 release.end(run)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from tasks import render
+from tasks.digest import sha256
 from tasks.operations.checklist import checklist_passed
+from tasks.programs import backup_age_limit
 from tasks.settings import Settings
 
 
@@ -15,4 +18,5 @@ def check(settings: Settings):
     checklist_passed(
         name=f"Ensure {settings.domain} passes the guide's Production Checklist",
         domain=settings.domain,
+        deploy_env_sha256=sha256(render.deploy_env(settings, backup_age_limit(settings))),
     )

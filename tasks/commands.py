@@ -36,6 +36,19 @@ def compose_files_only(app_dir: str, files: list[str], *args: str) -> str:
     return f"cd {shlex.quote(app_dir)} && " + quote(*words, *args)
 
 
+def configured(key: str, default: str, given=None, source: str = layout.DEPLOY_ENV) -> str:
+    """Shell text giving one of the stack's values for a fact asked by hand: the one given,
+    else the server's (``KEY=`` in ``source``, a file the deploy wrote: deploy.env, or
+    stack.env with ``source=STACK_ENV``), else ``default`` (a server not deployed yet)."""
+    if given not in (None, ""):
+        return shlex.quote(str(given))
+    return (f"\"$(sed -n 's/^{key}=//p' {source} 2>/dev/null | tr -d \"'\" | grep . || echo {shlex.quote(default)})\"")
+
+
+# stack.env, in the server's state directory: what the deploy learnt from the app's compose file.
+STACK_ENV = f"\"{configured('STATE_DIR', layout.STATE_DIR)}/stack.env\""
+
+
 def program(name: str, *args: str) -> str:
     """One of the deploy's server programs (installed in LIB_DIR)."""
     return quote(f"{layout.LIB_DIR}/{name}", *args)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# The compose project of the guide's compose file (the app's own file may name another).
+PROJECT = "srq-hpn"
 # The guide's compose services, and the container names its commands use.
 DB, API, WEB, CADDY = "db", "api", "web", "caddy"
 SERVICES = (DB, API, WEB, CADDY)

@@ -165,7 +165,7 @@ def undeclared(name: str, where: str, environ, on_server: dict) -> str:
         problem += (f". {name} is exported in your environment, but the deploy never copies a variable you did not "
                     "declare: it was not given to the app")
     elif on_server.get(name):
-        problem += f". The server's .env.production holds a value from an earlier deploy: declare it in app_secrets to keep it"
+        problem += ". The server's .env.production holds a value from an earlier deploy: declare it in app_secrets to keep it"
     return problem
 
 

@@ -11,17 +11,7 @@ from pyinfra.api import FactBase
 
 from tasks import layout
 from tasks.backup_settings import DEFAULT_BACKUP_MAX_AGE_HOURS
-from tasks.commands import parse_status, status_block
-
-CONFIG = layout.DEPLOY_ENV
-
-
-def _configured(key: str, default: str, given) -> str:
-    """Shell text giving a value: the one given, else deploy.env's, else the default."""
-    if given:
-        return shlex.quote(str(given))
-    return (f"$(sed -n 's/^{key}=//p' {CONFIG} 2>/dev/null | tr -d \"'\" | grep . || echo {shlex.quote(default)})")
-
+from tasks.commands import configured, parse_status, status_block
 
 def _hours(seconds: float) -> float:
     return round(seconds / 3600, 1)
@@ -49,8 +39,8 @@ class Backups(FactBase):
 
     def command(self, backup_dir=None, stale_hours=None):
         return (
-            f"dir={_configured('BACKUP_DIR', layout.BACKUP_DIR, backup_dir)}; "
-            f"echo \"stale_hours {_configured('BACKUP_MAX_AGE_HOURS', str(DEFAULT_BACKUP_MAX_AGE_HOURS), stale_hours)}\"; "
+            f"dir={configured('BACKUP_DIR', layout.BACKUP_DIR, backup_dir)}; "
+            f"echo \"stale_hours {configured('BACKUP_MAX_AGE_HOURS', str(DEFAULT_BACKUP_MAX_AGE_HOURS), stale_hours)}\"; "
             'echo "now $(date -u +%s)"; echo "dir $dir"; '
             'for m in "$dir"/srq-hpn-*/manifest.json; do [ -f "$m" ] || continue; b=${m%/manifest.json}; '
             'sizes=$(for f in "$b"/*; do [ "${f##*/}" = manifest.json ] || printf \'%s=%s,\' "${f##*/}" "$(stat -c %s "$f")"; done); '
@@ -123,8 +113,8 @@ class LastDrill(FactBase):
     """
 
     def command(self, state_dir=None):
-        d = _configured("STATE_DIR", layout.STATE_DIR, state_dir)
-        return f'echo "now $(date -u +%s)"; cat "{d}/drills/last.json" 2>/dev/null | tr -d \'\\n\'; echo'
+        return (f"d={configured('STATE_DIR', layout.STATE_DIR, state_dir)}; "
+                'echo "now $(date -u +%s)"; cat "$d/drills/last.json" 2>/dev/null | tr -d \'\\n\'; echo')
 
     def process(self, output):
         lines = list(output)

@@ -9,11 +9,12 @@ import shlex
 from pyinfra.api import FactBase
 
 from tasks import checks, layout
-from tasks.commands import program
+from tasks.commands import configured, program
 from tasks.digest import sha256
 from tasks.render import server_programs
 
 PROGRAMS_MARK = "@program"
+CONFIG_MARK = "@config"
 
 
 class Checklist(FactBase):
@@ -28,12 +29,14 @@ class Checklist(FactBase):
 
     ``status`` is pass, warn, fail or cannot-check; ``not_set_up`` marks a warn for
     something not installed (backups, monitoring). ``domain``: the domain the
-    settings name (default: the one deployed).
+    settings name (default: the one deployed); ``deploy_env_sha256``: the sha256 of the
+    deploy.env the settings make (the first entry warns when the server's differs).
     """
 
     default = list
 
-    def command(self, domain=""):
+    def command(self, domain="", deploy_env_sha256=""):
+        self.deploy_env_sha256 = deploy_env_sha256
         names = " ".join(shlex.quote(name) for name in sorted(server_programs()))
         domain_args = ("--domain", domain) if domain else ()
         run = program("srq-hpn-check", *domain_args, *(item.key for item in checks.ITEMS))
@@ -41,23 +44,33 @@ class Checklist(FactBase):
             f"if [ -x {layout.LIB_DIR}/srq-hpn-check ] && [ -r {layout.DEPLOY_ENV} ]; then "
             f"(cd {layout.LIB_DIR} && for f in {names}; do "
             f"echo \"{PROGRAMS_MARK} $f $(sha256sum < \"$f\" 2>/dev/null | cut -c1-64)\"; done); "
+            f"echo \"{CONFIG_MARK} $(sha256sum < {layout.DEPLOY_ENV} | cut -c1-64)\"; "
             f"{run} 2>/dev/null || true; "
             f"else echo '{PROGRAMS_MARK}'; fi"
         )
 
     def process(self, output):
-        installed, records = {}, []
+        installed, records, configured = {}, [], None
         for line in output:
             if line.startswith(PROGRAMS_MARK):
                 name, _, digest = line[len(PROGRAMS_MARK):].strip().partition(" ")
                 if name:
                     installed[name] = digest.strip()
                 continue
+            if line.startswith(CONFIG_MARK):
+                configured = line[len(CONFIG_MARK):].strip()
+                continue
             try:
                 records.append(json.loads(line))
             except ValueError:
                 continue
-        programs = checks.entry(checks.PROGRAMS, programs_record(installed))
+        record = programs_record(installed)
+        wanted = getattr(self, "deploy_env_sha256", "")
+        if installed and wanted and configured != wanted and record["status"] == checks.PASS:
+            record = {"status": checks.WARN,
+                      "evidence": f"{layout.DEPLOY_ENV} differs from what your settings make of it: the checks below "
+                                  "judge with the server's own values (the last deploy's; deploy to apply yours)"}
+        programs = checks.entry(checks.PROGRAMS, record)
         if not installed:
             return [programs]
         return [programs, *checks.ordered(records)]
@@ -85,8 +98,9 @@ class SecretsRecord(FactBase):
 
     default = dict
 
-    def command(self, path=layout.Paths().secrets_record):
-        return f"cat {shlex.quote(path)} 2>/dev/null || true"
+    def command(self, path=None):
+        where = shlex.quote(path) if path else f"{configured('STATE_DIR', layout.STATE_DIR)}/secrets.json"
+        return f"cat {where} 2>/dev/null || true"
 
     def process(self, output):
         try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import compose, if_installed, parse_status, program, quote, status_block
+from tasks.commands import STACK_ENV, configured, if_installed, parse_status, program, quote, status_block
+from tasks.settings import load_defaults
 
 HEADS_MARK = "@@heads"
 
@@ -52,9 +53,11 @@ class MigrationState(FactBase):
     def default():
         return {"ok": False, "current": [], "heads": [], "at_head": False, "error": ["no answer"]}
 
-    def command(self, app_dir=layout.APP_DIR, service=layout.MIGRATE_SERVICE):
+    def command(self, app_dir=None, service=layout.MIGRATE_SERVICE):
         script = f"alembic current && echo {HEADS_MARK} && alembic heads"
-        return status_block(compose(app_dir, "run", "--rm", "--no-deps", "-T", service, "sh", "-c", script))
+        run = quote("docker", "compose", "--env-file", layout.ENV_FILE, "run", "--rm", "--no-deps", "-T", service,
+                    "sh", "-c", script)
+        return f"d={configured('APP_DIR', layout.APP_DIR, app_dir)}; " + status_block(f'cd "$d" && {run}')
 
     def process(self, output):
         ok, lines = parse_status(output)
@@ -84,8 +87,11 @@ class DatabaseRevision(FactBase):
 
     requires_command = "docker"
 
-    def command(self, container=layout.CONTAINERS[layout.DB], user="srq_hpn", database="srq_hpn"):
-        psql = quote("docker", "exec", "-i", container, "psql", "-X", "-qtA", "-U", user, "-d", database)
+    def command(self, container=None, user=None, database=None):
+        defaults = load_defaults()
+        psql = (f"docker exec -i {configured('DB_CONTAINER', layout.CONTAINERS[layout.DB], container, STACK_ENV)} "
+                f"psql -X -qtA -U {configured('DB_USER', defaults['postgres_user'], user)} "
+                f"-d {configured('DB_NAME', defaults['postgres_db'], database)}")
         script = (
             "SELECT 'tables ' || count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
             "AND tablename <> 'alembic_version';\n"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shlex
 
 from pyinfra.api import FactBase
 
 from tasks import layout
+from tasks.commands import configured
 
 
 def _json_lines(output) -> list[dict]:
@@ -30,9 +30,9 @@ class DeployLock(FactBase):
          "release": "3f2a1b9c0d11"}
     """
 
-    def command(self, state_dir=layout.STATE_DIR):
-        lock = shlex.quote(f"{state_dir}/deploy.lock")
-        return f"if [ -d {lock} ]; then cat {lock}/holder 2>/dev/null || echo '{{}}'; fi"
+    def command(self, state_dir=None):
+        return (f"d={configured('STATE_DIR', layout.STATE_DIR, state_dir)}; "
+                "if [ -d \"$d/deploy.lock\" ]; then cat \"$d/deploy.lock/holder\" 2>/dev/null || echo '{}'; fi")
 
     def process(self, output):
         records = _json_lines(output)
@@ -51,8 +51,9 @@ class AuditLog(FactBase):
 
     default = list
 
-    def command(self, state_dir=layout.STATE_DIR, lines=20):
-        return f"tail -n {int(lines)} {shlex.quote(state_dir + '/audit.log')} 2>/dev/null || true"
+    def command(self, state_dir=None, lines=20):
+        return (f"d={configured('STATE_DIR', layout.STATE_DIR, state_dir)}; "
+                f"tail -n {int(lines)} \"$d/audit.log\" 2>/dev/null || true")
 
     def process(self, output):
         return _json_lines(output)
@@ -73,14 +74,14 @@ class Releases(FactBase):
     def default():
         return {"current": None, "releases": [], "history": []}
 
-    def command(self, state_dir=layout.STATE_DIR):
-        d = shlex.quote(f"{state_dir}/releases")
+    def command(self, state_dir=None):
         return (
-            f"echo \"current $(cat {d}/current 2>/dev/null)\"; "
-            f"sed 's/^/history /' {d}/history 2>/dev/null; "
+            f"d={configured('STATE_DIR', layout.STATE_DIR, state_dir)}/releases; "
+            "echo \"current $(cat \"$d/current\" 2>/dev/null)\"; "
+            "sed 's/^/history /' \"$d/history\" 2>/dev/null; "
             # The images there, listed once (not one docker call per release's image).
             "have=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null); "
-            f"for f in $(ls -1tr {d}/*.json 2>/dev/null); do "
+            "for f in $(ls -1tr \"$d\"/*.json 2>/dev/null); do "
             "record=$(tr -d '\\n' < \"$f\"); images=yes; "
             "for ref in $(printf '%s' \"$record\" | grep -o '\"[^\"]*:[0-9a-f]\\{12\\}\"' | tr -d '\"'); do "
             "printf '%s\\n' \"$have\" | grep -qxF \"$ref\" || images=no; done; "

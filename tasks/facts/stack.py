@@ -7,7 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import compose
+from tasks.commands import STACK_ENV, configured, quote
 
 
 class StackContainers(FactBase):
@@ -30,9 +30,8 @@ class StackContainers(FactBase):
     requires_command = "docker"
     default = dict
 
-    def command(self, app_dir=layout.APP_DIR, project="srq-hpn"):
-        d = shlex.quote(app_dir)
-        labels = f"--filter label=com.docker.compose.project={shlex.quote(project)} --filter label=com.docker.compose.oneoff=False"
+    def command(self, app_dir=None, project=None):
+        labels = '--filter "label=com.docker.compose.project=$project" --filter label=com.docker.compose.oneoff=False'
         inspect_format = (
             'container {{index .Config.Labels "com.docker.compose.service"}} {{.Name}} '
             "{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
@@ -40,8 +39,11 @@ class StackContainers(FactBase):
             '{{index .Config.Labels "com.docker.compose.config-hash"}}'
         )
         return (
-            f"if [ -f {d}/{layout.ENV_FILE} ]; then "
-            f"{compose(app_dir, 'config', '--hash', '*')} 2>/dev/null | sed 's/^/expected /'; fi; "
+            f"d={configured('APP_DIR', layout.APP_DIR, app_dir)}; "
+            f"project={configured('PROJECT', layout.PROJECT, project, STACK_ENV)}; "
+            f"if [ -f \"$d/{layout.ENV_FILE}\" ]; then (cd \"$d\" && "
+            f"{quote('docker', 'compose', '--env-file', layout.ENV_FILE, 'config', '--hash', '*')}) 2>/dev/null "
+            "| sed 's/^/expected /'; fi; "
             f"ids=$(docker ps -aq {labels}); "
             f"[ -z \"$ids\" ] || docker inspect --format {shlex.quote(inspect_format)} $ids; "
             f"refs=$(docker ps -a {labels} --format '{{{{.Image}}}}' | sort -u); "
@@ -127,12 +129,13 @@ class StackHealth(FactBase):
     requires_command = "curl"
     default = dict
 
-    def command(self, domain, tls_internal=False, caddy_container=layout.CONTAINERS[layout.CADDY]):
+    def command(self, domain, tls_internal=False, caddy_container=None):
         d = shlex.quote(domain)
         lines = ['tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ca=""']
         if tls_internal:
+            caddy = configured("CADDY_CONTAINER", layout.CONTAINERS[layout.CADDY], caddy_container, STACK_ENV)
             lines.append(
-                f"docker exec {shlex.quote(caddy_container)} cat {layout.CADDY_ROOT_CA} > \"$tmp/ca\" 2>/dev/null "
+                f"docker exec {caddy} cat {layout.CADDY_ROOT_CA} > \"$tmp/ca\" 2>/dev/null "
                 '&& ca="--cacert $tmp/ca"'
             )
         # The checks run side by side; their lines are printed in order.

@@ -17,13 +17,15 @@ COLOURS = {checks.PASS: "green", checks.WARN: "yellow", checks.FAIL: "red", chec
 
 
 @operation()
-def checklist_passed(domain: str):
+def checklist_passed(domain: str, deploy_env_sha256: str = ""):
     """
     Ensure the server passes the guide's Production Checklist: one line per item,
     with its status (pass, warn, fail, cannot-check) and the evidence; fails when
     any item fails. Reads only: nothing on the server changes.
 
     + domain: the domain the settings name (the server's DOMAIN must be this one)
+    + deploy_env_sha256: the sha256 of the deploy.env the settings make: the first line
+      warns when the server's differs (its checks judge with the last deploy's values)
 
     Example:
 
@@ -34,7 +36,7 @@ def checklist_passed(domain: str):
     if not executing():
         host.noop("the checklist is run when the operations are")
         return
-    results = host.get_fact(facts.Checklist, domain=domain)
+    results = host.get_fact(facts.Checklist, domain=domain, deploy_env_sha256=deploy_env_sha256)
     section = None
     for result in results:
         if result["section"] != section:
