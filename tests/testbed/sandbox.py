@@ -1,7 +1,10 @@
 """A long-lived local sandbox: the testbed's registry and ONE fresh server container
 (`srq-hpn-sandbox`), deployed with the real CLI, to try the deploy by hand.
 
-    python -m tests.testbed.sandbox up            # start (or reuse) it and deploy
+    python -m tests.testbed.sandbox up            # start (or reuse) it and deploy the sample app
+    python -m tests.testbed.sandbox up --app ../srq-hpn --settings group_data/production.py
+                                                  # your own app and settings, on a throwaway server
+    python -m tests.testbed.sandbox up --real-images   # pull the app's images from Docker Hub
     python -m tests.testbed.sandbox up --no-deploy
     python -m tests.testbed.sandbox status
     python -m tests.testbed.sandbox down          # remove all of it
@@ -16,13 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
 
+from tasks.settings import SETTING_PREFIXES, local_path
 from tests.testbed import harness
 
 NAME = "srq-hpn-sandbox"
@@ -79,19 +85,62 @@ def _server(testbed: harness.Testbed) -> harness.Server:
     return server
 
 
-def up(deploy: bool) -> int:
+# What the sandbox itself needs, whatever the operator's settings say: Caddy's own CA (no
+# public ACME server can reach it).
+SANDBOX_OWN = {"caddy_tls": "internal"}
+
+
+def parse_data(items: list[str]) -> dict[str, Any]:
+    """`--data key=value` as pyinfra reads it: a JSON value where it parses as one
+    (true, 3, ["a"]), else the text."""
+    data = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --data takes key=value, got {item!r}")
+        try:
+            data[key] = json.loads(value)
+        except ValueError:
+            data[key] = {"True": True, "False": False}.get(value, value)
+    return data
+
+
+def sandbox_settings(app: Path | None = None, settings_file: Path | None = None, data: dict | None = None,
+                     real_images: bool = False) -> dict[str, Any]:
+    """The sandbox's settings: the testbed's, then the operator's own (a group_data file
+    and --data), then what the sandbox itself needs. With ``real_images`` the app's
+    images come from Docker Hub, not the testbed's stand-ins (pure; unit-tested)."""
+    settings = harness.testbed_settings(app.resolve() if app else harness.SAMPLE_APP)
+    if real_images:
+        settings.pop("docker_registry_mirrors")
+        settings.pop("docker_insecure_registries")
+    if settings_file is not None:
+        own = {key: value for key, value in runpy.run_path(str(settings_file)).items() if not key.startswith("_")
+               and key.startswith(SETTING_PREFIXES)}
+        settings.update(own)
+        if app is None and "srq_hpn_app_local_path" in own:
+            settings["srq_hpn_app_local_path"] = str(local_path(own["srq_hpn_app_local_path"]))
+    settings.update(data or {})
+    if app is not None:
+        settings["srq_hpn_app_local_path"] = str(app.resolve())
+        settings["srq_hpn_app_source"] = "upload"
+    settings.update(SANDBOX_OWN)
+    return settings
+
+
+def up(deploy: bool, settings: dict[str, Any] | None = None) -> int:
+    settings = settings or sandbox_settings()
     STATE_DIR.mkdir(exist_ok=True)
     say("Ensuring the testbed images (built once, then reused)")
     testbed = harness.Testbed(sandbox=True, name=NAME)
     testbed.start()
     say(f"Registry {harness.REGISTRY_HOST} holds the stand-ins (127.0.0.1:{testbed.registry_port} from here)")
     server = _server(testbed)
-    settings = harness.testbed_settings()
     INVENTORY.write_text(json.dumps({"sandbox": [server.inventory_entry(**settings)]}, indent=2) + "\n")
     say(f"Wrote {_relative(INVENTORY)}")
 
     if deploy:
-        say("Deploying: pyinfra inventory.py deploy.py -y")
+        say(f"Deploying {settings['srq_hpn_app_local_path']}: pyinfra inventory.py deploy.py -y")
         env = {**os.environ, "SRQ_HPN_INVENTORY": str(INVENTORY)}
         done = subprocess.run([harness.pyinfra_command(), "inventory.py", "deploy.py", "-y"],
                               cwd=harness.REPO_ROOT, env=env)
@@ -100,23 +149,23 @@ def up(deploy: bool) -> int:
             harness.dump_diagnostics(server, out=sys.stderr)
             print(f"\nThe deploy failed (exit {done.returncode}); the sandbox is left up to look at.",
                   file=sys.stderr)
-            _print_usage(server, deployed=False)
+            _print_usage(server, deployed=False, domain=settings["srq_hpn_domain"])
             return done.returncode
         harness.caddy_root_ca(server, CADDY_CA)
         say(f"Wrote Caddy's root certificate to {_relative(CADDY_CA)}")
-    _print_usage(server, deployed=deploy)
+    _print_usage(server, deployed=deploy, domain=settings["srq_hpn_domain"])
     return 0
 
 
-def _print_usage(server: harness.Server, deployed: bool) -> None:
+def _print_usage(server: harness.Server, deployed: bool, domain: str = harness.DOMAIN) -> None:
     port = server.https_port
     inventory = _relative(INVENTORY)
     lines = ["", f"The sandbox server {NAME} is up (SSH on 127.0.0.1:{server.ssh_port})."]
     if deployed:
         lines += [
-            f"The stack answers at https://{harness.DOMAIN}:{port}/ (resolve {harness.DOMAIN} to 127.0.0.1):",
-            f"  curl --resolve {harness.DOMAIN}:{port}:127.0.0.1 --cacert {_relative(CADDY_CA)} "
-            f"https://{harness.DOMAIN}:{port}/api/health",
+            f"The stack answers at https://{domain}:{port}/ (resolve {domain} to 127.0.0.1):",
+            f"  curl --resolve {domain}:{port}:127.0.0.1 --cacert {_relative(CADDY_CA)} "
+            f"https://{domain}:{port}/api/health",
         ]
     else:
         lines += [
@@ -179,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="start (or reuse) the sandbox and deploy to it")
     start.add_argument("--no-deploy", action="store_true", help="only start the server")
+    start.add_argument("--app", type=Path, help="your app's checkout (default: the bundled sample app)")
+    start.add_argument("--settings", type=Path, metavar="FILE",
+                       help="a settings file such as group_data/production.py (the sandbox keeps Caddy's own CA)")
+    start.add_argument("--data", action="append", default=[], metavar="KEY=VALUE", help="one setting, as pyinfra's")
+    start.add_argument("--real-images", action="store_true",
+                       help="pull the app's images from Docker Hub (this machine and the server must reach it) "
+                            "instead of the testbed's stand-ins")
     commands.add_parser("down", help="remove the sandbox's containers, network and volumes")
     commands.add_parser("status", help="show what runs")
     args = parser.parse_args(argv)
@@ -188,7 +244,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     if args.command == "up":
-        return up(deploy=not args.no_deploy)
+        for path, what in ((args.app, "--app"), (args.settings, "--settings")):
+            if path is not None and not path.exists():
+                print(f"error: {what} {path} does not exist", file=sys.stderr)
+                return 2
+        return up(deploy=not args.no_deploy, settings=sandbox_settings(args.app, args.settings,
+                                                                       parse_data(args.data), args.real_images))
     if args.command == "down":
         return down()
     return status()
