@@ -3,49 +3,57 @@ automated backups and the monitoring its Production Checklist asks for.
 
     pyinfra inventory.py deploy.py
 
-Each line below is one step, in order; each step lives in tasks/<concern>.py.
+Each line below is one step, in order; each step lives in tasks/<concern>.py. The plan
+(step 3) is made before anything changes: every later step does what it says.
 """
 
-from tasks import app, backups, database, docker, monitor, preflight, programs, release, secrets, source, stack, stack_files
+from tasks import app, backups, database, docker, monitor, plans, preflight, programs, release, secrets, source, stack, stack_files
 
 # 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
 deployment = preflight.check()
 settings = deployment.settings
 
-# 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
-run = release.begin(deployment)
+# 2. Database passwords: the operator's environment, else the server, else generated once.
+env_sources = secrets.resolve(settings, deployment.on_server)
 
-# 3. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; on a fresh
+# 3. The plan: the release resolved once (its files, env file, what Compose makes of them), and what this run
+#    builds, migrates, swaps and reloads, each with its reason.
+plan = plans.make(deployment, env_sources)
+
+# 4. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
+run = release.begin(deployment, plan=plan)
+
+# 5. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; on a fresh
 #    install the pull of the images the app names starts at once; the server programs.
 docker.install(settings, deployment.pulled_images)
 programs.install(settings)
 
-# 4. Database passwords: the operator's environment, else the server, else generated once.
-env_sources = secrets.resolve(settings, deployment.on_server)
+# 6. The app's repository in the app directory: an uploaded local checkout, or a git branch.
+source.install(deployment)
 
-# 5. The app's repository in the app directory: an uploaded local checkout, or a git branch.
-release_ref = source.install(deployment)
+# 7. On a first deploy, the rest of the plan, once Docker runs and the release's files are in place.
+plans.settle(deployment, env_sources, plan)
 
-# 6. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
-caddyfile_changed = stack_files.install(settings, env_sources, release_ref)
+# 8. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
+stack_files.install(settings, plan, env_sources)
 
-# 7. The release's images start building, and the missing ones pulling, while the database starts.
-app.prepare_images(settings)
+# 9. The release's images start building, and the missing ones pulling, while the database starts.
+app.prepare_images(plan)
 
-# 8. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
+# 10. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
 backups.schedule(settings)
 
-# 9. The database first: on its data volume, started alone, ready, with the limited app role.
-database.start(settings)
+# 11. The database first: on its data volume, started alone, ready, with the limited app role.
+database.start(settings, plan)
 
-# 10. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
-app.build_and_migrate(settings)
+# 12. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
+app.build_and_migrate(settings, plan)
 
-# 11. Start everything (api and web swapped without downtime), then check it through Caddy.
-stack.start_and_verify(settings, caddyfile_changed)
+# 13. Start everything (api and web swapped without downtime), then check it through Caddy.
+stack.start_and_verify(settings, plan)
 
-# 12. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
+# 14. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
 monitor.install(settings)
 
-# 13. Record the release (older ones pruned), the audit line, and release the lock.
+# 15. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

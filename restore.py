@@ -5,25 +5,28 @@
 Each line below is one step, in order; the steps live in tasks/.
 """
 
-from tasks import preflight, programs, recovery, release
+from tasks import plans, preflight, programs, recovery, release
 
 # 1. Validate the settings, the backup's name and the confirmation; refuse before any change.
 deployment = preflight.check_command("restore")
 settings = deployment.settings
 
-# 2. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
-run = release.begin(deployment, action="restore", detail={"backup": settings.restore_backup})
+# 2. The plan: the running release started again on the restored database (migrated if the backup is behind).
+plan = plans.for_restore(settings)
 
-# 3. The server programs, and what they read (deploy.env), as these settings say.
+# 3. One run at a time on a server: take the deploy lock (released, with an audit line, at the end).
+run = release.begin(deployment, action="restore", detail={"backup": settings.restore_backup}, plan=plan)
+
+# 4. The server programs, and what they read (deploy.env), as these settings say.
 programs.install(settings)
 
-# 4. The backup restored beside the live database; Caddy's maintenance page on, the app stopped,
+# 5. The backup restored beside the live database; Caddy's maintenance page on, the app stopped,
 #    a safety backup of the live database, then the two swapped. The Docker volume is kept.
 recovery.replace_database(settings)
 
-# 5. The app role's grants and current password, migrations if the backup is behind, the app
+# 6. The app role's grants and current password, migrations if the backup is behind, the app
 #    started again, the maintenance page off, and the stack checked through Caddy.
-recovery.bring_back(settings)
+recovery.bring_back(settings, plan)
 
-# 6. The audit line, and release the lock.
+# 7. The audit line, and release the lock.
 release.end(run)

@@ -174,3 +174,44 @@ def healthcheck(service: dict) -> dict | None:
     if not check or check.get("disable") or (check.get("test") or [None])[0] == "NONE":
         return None
     return check
+
+
+def service_variables(compose_texts: dict[str, str]) -> dict[str, set[str]]:
+    """The variables each service's definition interpolates, with a default or without
+    (to say which variables a service's recreation is due to)."""
+    found: dict[str, set[str]] = {}
+    for name, text in compose_texts.items():
+        for service, definition in ((compose_document(text, name).get("services") or {}).items()):
+            variables = Variables()
+            for _path, value in _strings(definition or {}):
+                _scan(value, name, variables)
+            found.setdefault(service, set()).update(set(variables.required) | variables.optional)
+    return found
+
+
+def build_context(documents: list[dict], service: str) -> str | None:
+    """A service's build context, relative to the repository ("" for its root), as the
+    compose files write it (the last file that sets it wins); None when it builds none."""
+    context = None
+    for document in documents:
+        build = ((document.get("services") or {}).get(service) or {}).get("build")
+        if isinstance(build, str):
+            context = build
+        elif isinstance(build, dict):
+            context = build.get("context", ".")
+    if context is None:
+        return None
+    context = context.strip()
+    while context.startswith("./"):
+        context = context[2:]
+    return "" if context in (".", "") else context.rstrip("/")
+
+
+def services_of(documents: list[dict]) -> list[str]:
+    """The services the compose files define, in their order (the first file's first)."""
+    return list(dict.fromkeys(name for document in documents for name in (document.get("services") or {})))
+
+
+def building_services(documents: list[dict]) -> list[str]:
+    """The services the compose files give a build (their images are the release's)."""
+    return [name for name in services_of(documents) if build_context(documents, name) is not None]

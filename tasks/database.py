@@ -7,18 +7,26 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from tasks.operations.database import app_role, data_volume_kept, db_ready
+from tasks.plan import Plan
 from tasks.settings import Settings
 
 
 @deploy("Start the database first")
-def start(settings: Settings):
+def start(settings: Settings, plan: Plan):
     data_volume_kept(
         name="Ensure the database starts on the volume that holds this stack's data",
         paths=settings.paths,
+        plan=plan,
     )
     db_ready(
-        name="Ensure db runs its current configuration and accepts connections",
+        name="Ensure db runs its current configuration and accepts connections"
+             + (f" (start it: {plan.db_start})" if plan.db_start else ""),
         paths=settings.paths,
+        plan=plan,
         timeout=settings.postgres_healthy_timeout,
     )
-    app_role(name=f"Ensure the limited role {settings.postgres_app_user} exists with row privileges only")
+    app_role(
+        name=f"Ensure the limited role {settings.postgres_app_user} exists with row privileges only"
+             + (f" ({'; '.join(plan.app_role)})" if plan.app_role else ""),
+        plan=plan,
+    )

@@ -34,6 +34,8 @@ COMPOSE_OVERRIDES = (
     "docker-compose.override.yaml",
     "docker-compose.override.yml",
 )
+# The files at the root of the app's repository that the deploy reads.
+CONTRACT_FILES = COMPOSE_FILES + COMPOSE_OVERRIDES + (ENV_EXAMPLE,)
 
 # Directories that must never be the app, state or backup directory themselves.
 SYSTEM_DIRS = ("", "/etc", "/usr", "/var", "/var/lib", "/var/backups", "/root", "/home", "/opt", "/srv", "/tmp")
@@ -183,6 +185,11 @@ class Paths:
     def offsite_record(self) -> str:
         """The off-server repository the deploy set up (its address, no secret)."""
         return f"{self.state_dir}/offsite-repository"
+
+    @property
+    def stack_env(self) -> str:
+        """What the deploy learnt from the app's compose configuration (project, container names)."""
+        return f"{self.state_dir}/stack.env"
 
     @property
     def db_volume_record(self) -> str:

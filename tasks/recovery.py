@@ -8,8 +8,8 @@ from pyinfra.api import deploy
 
 from tasks import stack
 from tasks.operations.database import app_role, migrated
-from tasks.operations.recovery import drilled, maintenance_page, restored, stack_known
-from tasks.operations.services import rolled_out
+from tasks.operations.recovery import drilled, maintenance_page, restored
+from tasks.plan import Plan
 from tasks.settings import Settings
 
 
@@ -26,23 +26,24 @@ def drill(settings: Settings):
 @deploy("Restore the database from a backup")
 def replace_database(settings: Settings, backup: str | None = None):
     backup = backup or settings.restore_backup
-    stack_known(name="Ensure the stack's compose configuration is known", paths=settings.paths)
     restored(
         name=f"Ensure the database holds backup {backup} (safety backup first; Caddy answers "
              "a maintenance page while the app is stopped)",
         backup=backup,
+        backup_dir=settings.backups_dir,
     )
 
 
 @deploy("Bring the app back on the restored database")
-def bring_back(settings: Settings):
-    app_role(name=f"Ensure the limited role {settings.postgres_app_user} has its grants and current password")
+def bring_back(settings: Settings, plan: Plan):
+    app_role(name=f"Ensure the limited role {settings.postgres_app_user} has its grants and current password",
+             plan=plan)
     migrated(
-        name="Ensure the restored schema is at the release's newest migration (alembic upgrade head)",
+        name="Ensure the restored schema is at the release's newest migration"
+             + (f" ({plan.migration.words()})" if plan.migrates else ""),
         paths=settings.paths,
-        user=settings.postgres_user,
-        database=settings.postgres_db,
+        plan=plan,
     )
-    rolled_out(name="Ensure every service runs again", paths=settings.paths)
+    stack.brought_up(settings, plan)
     maintenance_page(name="Ensure the maintenance page is off", on=False)
-    stack.checked_through_caddy(settings)
+    stack.checked_through_caddy(settings, plan)

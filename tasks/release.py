@@ -1,5 +1,5 @@
-"""A run's bookkeeping: the deploy lock first, the release's images, its record and
-the audit line last (also when the run fails), so that two runs never work on one
+"""A run's bookkeeping: the deploy lock first, the release's record and the audit line
+last (also when the run fails), so that two runs never work on one
 server at once and every action leaves one line in the server's audit log."""
 
 from __future__ import annotations
@@ -7,37 +7,20 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from dataclasses import dataclass
 
 from pyinfra import host, state
 from pyinfra.api import StringCommand, deploy
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
-from tasks import facts, snapshot
-from tasks.operations.release import Run, images_built, images_started, lock_released, locked, release_recorded, unlock
+from tasks import snapshot
+from tasks.operations.release import Run, lock_released, locked, release_recorded, unlock
 from tasks.preflight import Deployment
-from tasks.runtime import learnt, learnt_on
 
 
 def operator() -> str:
     """Who runs this: SRQ_HPN_OPERATOR, else user@machine."""
     return os.environ.get("SRQ_HPN_OPERATOR") or f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class ReleaseRef:
-    """The release being deployed: known while planning for an upload, read from the
-    checkout once it is fetched in git mode."""
-
-    app_dir: str
-    revision: str | None = None
-
-    def id(self) -> str:
-        """The release id (image tag); records the full source revision for later steps."""
-        revision = self.revision or host.get_fact(facts.CheckoutHead, app_dir=self.app_dir)
-        learnt().source_revision = revision
-        return revision[:12] if revision else "unknown"
 
 
 _runs: dict[str, Run] = {}
@@ -58,10 +41,10 @@ class _AuditAndUnlockOnFailure(BaseStateCallback):
             host.run_shell_command(StringCommand(command), print_output=False, print_input=False,
                                    **connector_arguments)
 
-        found = learnt_on(host.name)
+        release = run_.plan.release if run_.plan else None
         try:
             unlock(run_, f"failed: {', '.join(state.get_op_meta(op_hash).names)}",
-                   found.release if found else None, found.source_revision if found else None, on_that_host)
+                   release.id if release else None, release.source_revision if release else None, on_that_host)
         except Exception:  # noqa: BLE001 - never hide the failure being reported
             pass
 
@@ -70,50 +53,36 @@ _callback = _AuditAndUnlockOnFailure()
 
 
 @deploy("Take the deploy lock")
-def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = None) -> Run:
+def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = None, plan=None) -> Run:
     """Take the server's deploy lock before anything changes; returns the run
-    (``detail``: what else its audit line records)."""
+    (``detail``: what else its audit line records; ``plan``: what it does, for that line)."""
     if _callback not in state.callback_handlers:
         state.add_callback_handler(_callback)
     settings = deployment.settings
-    run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}))
+    run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}), plan=plan)
     _runs[host.name] = run_
     snapshot.watch(host)
     locked(
         name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)",
         run_=run_,
-        release_hint=deployment.upload.revision if deployment.upload else None,
+        release_hint=(plan.release.id or None) if plan else None,
         timeout=settings.lock_timeout,
         break_lock=settings.break_lock,
     )
     return run_
 
 
-@deploy("Prepare the release's images")
-def prepare_images(settings):
-    images_started(
-        name="Ensure the release's images are being built and the missing ones pulled (in the background)",
-        paths=settings.paths,
-    )
-
-
-@deploy("Build the release's images")
-def build(settings):
-    images_built(
-        name="Ensure the images of the services the app builds exist for this release",
-        paths=settings.paths,
-    )
-
-
 @deploy("Record the release and release the lock")
 def finish(run_: Run, deployment: Deployment):
     settings = deployment.settings
-    upload = deployment.upload
+    plan = run_.plan
+    words = ([f"release {plan.release.id or '(fetched)'} goes live"] if plan.goes_live else []) + \
+        [f"remove release {old['release']}'s images" for old in plan.pruned]
     release_recorded(
-        name="Ensure the release is recorded, and only the newest releases keep their images",
+        name="Ensure the release is recorded, and only the newest releases keep their images"
+             + (f" ({'; '.join(words)})" if words else ""),
         paths=settings.paths,
-        source=settings.app_source,
-        commit=upload.commit if upload else None,
+        plan=plan,
         keep=settings.releases_kept,
     )
     lock_released(name="Ensure the audit log has this run's line and the lock is released", run_=run_)

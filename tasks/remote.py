@@ -27,21 +27,24 @@ def executing() -> bool:
     return bool(host.state.is_executing)
 
 
-def _quietly(state, target, command: str):
+def _quietly(state, target, command: str, stdin: str | None = None):
     """Run a shell command on ``target`` now (with this run's connector arguments, e.g.
-    sudo), printing neither it nor its output: (ok, output)."""
+    sudo), printing neither it nor its output: (ok, output). ``stdin``: text for its
+    standard input (how a secret reaches a command without being on its command line)."""
     global_arguments, _ = pop_global_arguments(state, target, {})
     connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+    if stdin is not None:
+        connector_arguments["_stdin"] = stdin
     return target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
                                     **connector_arguments)
 
 
-def run(command: str, *, secret_output: bool = False) -> list[str]:
+def run(command: str, *, secret_output: bool = False, stdin: str | None = None) -> list[str]:
     """Run a shell command on the server now, without printing it or its output;
     return its stdout lines. Raises RemoteError with its stderr (unless the output
     is secret) when it fails. (A read or bookkeeping: never a change of the stack.)"""
     with snapshot.reading(host):
-        ok, output = _quietly(host.state, host, command)
+        ok, output = _quietly(host.state, host, command, stdin)
     if not ok:
         detail = "(output withheld: it may hold secrets)" if secret_output else "\n".join(output.stderr_lines[-20:])
         raise RemoteError(f"`{command.split(' ', 1)[0]} ...` failed on {host.name}: {detail}")

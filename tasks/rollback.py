@@ -14,7 +14,6 @@ from pyinfra.api.exceptions import PyinfraError
 
 from tasks import facts
 from tasks.preflight import Deployment
-from tasks.release import ReleaseRef
 
 
 class RollbackError(PyinfraError):
@@ -65,8 +64,9 @@ def migration_problem(target: dict, database: list[str] | None) -> str | None:
 
 
 @deploy("Choose the release to go back to")
-def choose(deployment: Deployment) -> tuple[ReleaseRef, str | None]:
-    """The release to go back to, and the backup to restore first (None: the schema fits)."""
+def choose(deployment: Deployment) -> tuple[dict, dict | None]:
+    """The release to go back to (its record), and the backup to restore first (None: the
+    schema fits)."""
     settings = deployment.settings
     target, why = target_release(host.get_fact(facts.Releases, state_dir=settings.paths.state_dir),
                                  settings.rollback_to or None)
@@ -83,7 +83,7 @@ def choose(deployment: Deployment) -> tuple[ReleaseRef, str | None]:
             "taken at that release's schema replaces the database, after a safety backup)"
         )
     if why:
-        backup = backup_at(target, host.get_fact(facts.Backups)["backups"])
+        backup = backup_at(target, host.get_fact(facts.Backups, backup_dir=settings.backups_dir)["backups"])
         if backup is None:
             raise RollbackError(f"rollback refused on {host.name}: {why}, and no verified backup at that schema "
                                 "is on this server; nothing was changed")
@@ -97,4 +97,4 @@ def choose(deployment: Deployment) -> tuple[ReleaseRef, str | None]:
                  "after a safety backup of its current state")
     host.log(f"Rolling back to release {target['release']} (source {target.get('source_revision', '?')[:12]}, "
              f"created {target.get('created', '?')})")
-    return ReleaseRef(settings.paths.app_dir, target["source_revision"]), backup["name"] if backup else None
+    return target, backup

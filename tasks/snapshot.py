@@ -217,11 +217,11 @@ def load(host, questions_text: str, generation: str, stored_script: str, answers
     snapshot.answers = parse(answers, asked, counts)
 
 
-def spoil_unless(host, generation: str) -> None:
-    """Another run took the lock since the answers were taken: they may be stale."""
+def current(host, generation: str) -> bool:
+    """Whether no other run took the lock since this run read the server (its answers and
+    its plan are as the server is): ``generation``, the lock's count when this run took it."""
     snapshot = of(host)
-    if snapshot.generation is None or snapshot.generation != generation.strip():
-        snapshot.pristine = False
+    return snapshot.generation is None or snapshot.generation == generation.strip()
 
 
 def record_command(host, paths: layout.Paths) -> str:

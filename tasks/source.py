@@ -15,24 +15,21 @@ from tasks.hostkeys import known_hosts_line
 from tasks.operations.files import private_file
 from tasks.operations.source import git_source, uploaded_source
 from tasks.preflight import Deployment
-from tasks.release import ReleaseRef
-from tasks.runtime import learnt
 from tasks.settings import Settings
 from tasks.validation import git_ssh_host
 
 
 @deploy("Ship the app's repository")
-def install(deployment: Deployment) -> ReleaseRef:
+def install(deployment: Deployment):
     settings, upload = deployment.settings, deployment.upload
     paths = settings.paths
     if upload is not None:
-        learnt().migrations = upload.migrations
         uploaded_source(
-            name=f"Ensure {paths.app_dir} holds the files of {settings.app_local_path}",
+            name=f"Ensure {paths.app_dir} holds the files of {settings.app_local_path} (release {upload.revision})",
             paths=paths,
             upload=upload,
         )
-        return ReleaseRef(paths.app_dir, upload.manifest_sha)
+        return
 
     apt.packages(name="Ensure git is installed", packages=["git", "openssh-client"], no_recommends=True)
     ssh_command = git_ssh(settings)
@@ -64,7 +61,6 @@ def install(deployment: Deployment) -> ReleaseRef:
         branch=settings.app_git_branch,
         ssh_command=ssh_command,
     )
-    return ReleaseRef(paths.app_dir)
 
 
 def git_ssh(settings: Settings) -> str:

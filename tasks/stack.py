@@ -1,25 +1,36 @@
-"""Step 8: start everything (api and web swapped without downtime, Caddy reloaded only
-when its configuration changed), then verify it through Caddy, on the server."""
+"""Step 11: start everything (api and web swapped without downtime, Caddy reloaded only
+when its configuration changed), the maintenance page off if a restore left it on, then
+verify it through Caddy, on the server."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from tasks import layout
 from tasks.operations.services import rolled_out, stack_answers
+from tasks.plan import Plan
 from tasks.settings import Settings
 
 
 @deploy("Start the stack and verify it")
-def start_and_verify(settings: Settings, caddyfile_changed):
+def start_and_verify(settings: Settings, plan: Plan):
+    brought_up(settings, plan)
+    checked_through_caddy(settings, plan)
+
+
+def brought_up(settings: Settings, plan: Plan):
+    words = [plan.rollout.words()] if plan.rollout.services else []
+    if plan.reload_caddy:
+        words.append("reload Caddy: its Caddyfile changed")
     rolled_out(
-        name="Ensure every service runs the release (api and web swapped without downtime)",
+        name="Ensure every service runs the release (api and web swapped without downtime)"
+             + (f": {'; '.join(words)}" if words else ""),
         paths=settings.paths,
-        caddyfile_changed=caddyfile_changed,
+        plan=plan,
     )
-    checked_through_caddy(settings)
 
 
-def checked_through_caddy(settings: Settings):
+def checked_through_caddy(settings: Settings, plan: Plan | None = None):
     """The stack's checks through Caddy, on the server (unless ``srq_hpn_verify`` is off)."""
     if settings.verify:
         stack_answers(
@@ -27,4 +38,5 @@ def checked_through_caddy(settings: Settings):
             domain=settings.domain,
             tls_internal=settings.caddy_tls == "internal",
             timeout=settings.verify_timeout,
+            caddy=plan.container(layout.CADDY) if plan and plan.known else None,
         )

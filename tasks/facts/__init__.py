@@ -16,8 +16,17 @@ from tasks.facts.backups import Backups, CalendarCheck, LastDrill, OffsitePasswo
 from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
-from tasks.facts.source import CheckoutHead, DataVolumes, FileStates, GitCheckout, TextFile, UploadedSource
+from tasks.facts.source import (
+    CheckoutHead,
+    DataVolumes,
+    FileStates,
+    GitCheckout,
+    GitRelease,
+    TextFile,
+    UploadedSource,
+)
 from tasks.facts.stack import (
+    ComposeVersion,
     ContainerLogs,
     ContainerVolumes,
     ImageLabels,
@@ -33,6 +42,7 @@ __all__ = [
     "CalendarCheck",
     "Checklist",
     "CheckoutHead",
+    "ComposeVersion",
     "DatabaseRevision",
     "ContainerLogs",
     "ContainerVolumes",
@@ -40,6 +50,7 @@ __all__ = [
     "FileStates",
     "DeployLock",
     "GitCheckout",
+    "GitRelease",
     "ImageLabels",
     "LastDrill",
     "MigrationState",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shlex
 
 from pyinfra.api import FactBase
@@ -148,3 +149,54 @@ class FileStates(FactBase):
                 elif kind.startswith("regular"):
                     states[path] = {"sha256": sums.get(path, ""), "mode": mode}
         return states
+
+
+class GitRelease(FactBase):
+    """
+    Returns the newest commit of a git branch and the files of it the plan reads (the
+    compose files, ``.env.production.example``, alembic's configuration and migration
+    scripts), read from a shallow clone in a private directory removed at once: the
+    checkout in the app directory is not touched::
+
+        {"ok": True, "commit": "<sha>", "paths": ["compose.yml", ...],
+         "files": {"compose.yml": "...", "apps/api/alembic/versions/0001_x.py": "..."}}
+
+    ``{"ok": False, "error": [...]}`` when the branch cannot be read (git is not installed
+    yet, the deploy key or the git server's key is not on the server yet, ...).
+    """
+
+    @staticmethod
+    def default():
+        return {"ok": False, "error": ["git is not installed on the server yet"]}
+
+    def command(self, repo, branch, ssh_command=""):
+        env = f"GIT_SSH_COMMAND={shlex.quote(ssh_command)} " if ssh_command else ""
+        wanted = " ".join(shlex.quote(name) for name in layout.CONTRACT_FILES)
+        return (
+            "command -v git >/dev/null || { echo error; echo 'git is not installed on the server yet'; exit 0; }; "
+            "tmp=$(mktemp -d) && trap 'rm -rf \"$tmp\"' EXIT && "
+            f"if ! {env}git clone --quiet --bare --depth 1 --single-branch --branch {shlex.quote(branch)} -- "
+            f"{shlex.quote(repo)} \"$tmp/r\" 2>\"$tmp/err\" </dev/null; then echo error; tail -n 5 \"$tmp/err\"; exit 0; fi; "
+            "echo ok; echo \"commit $(git -C \"$tmp/r\" rev-parse HEAD)\"; "
+            "git -C \"$tmp/r\" ls-tree -r --name-only HEAD > \"$tmp/paths\"; sed 's/^/path /' \"$tmp/paths\"; "
+            f"{{ for f in {wanted}; do grep -x -F -e \"$f\" \"$tmp/paths\"; done; "
+            "grep -E '(^|/)alembic\\.ini$|/versions/[^/]+\\.py$' \"$tmp/paths\"; } | sort -u | "
+            "while IFS= read -r f; do printf 'file %s %s\\n' \"$(git -C \"$tmp/r\" show \"HEAD:$f\" | base64 -w0)\" \"$f\"; done"
+        )
+
+    def process(self, output):
+        lines = list(output)
+        if not lines or lines[0] != "ok":
+            return {"ok": False, "error": [line for line in lines[1:] if line.strip()][-5:] or ["no answer"]}
+        result = {"ok": True, "commit": None, "paths": [], "files": {}}
+        for line in lines[1:]:
+            kind, _, rest = line.partition(" ")
+            if kind == "commit":
+                result["commit"] = rest.strip() or None
+            elif kind == "path":
+                result["paths"].append(rest)
+            elif kind == "file":
+                encoded, _, name = rest.partition(" ")
+                result["files"][name] = base64.b64decode(encoded).decode(errors="replace")
+        return result
+

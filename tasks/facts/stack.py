@@ -74,10 +74,22 @@ class StackContainers(FactBase):
                 }
         for service, info in containers.items():
             info["expected_hash"] = expected.get(service, "")
-            info["image_current"] = images.get(info.pop("config_image")) == info["image"]
+            info["image_current"] = images.get(info["config_image"]) == info["image"]
         for service in expected:
             containers.setdefault(service, {"state": "missing", "expected_hash": expected[service]})
         return containers
+
+
+class ComposeVersion(FactBase):
+    """Returns the version of Docker Compose v2 on the server, or None when there is none
+    (no Docker yet)."""
+
+    def command(self):
+        return "docker compose version --short 2>/dev/null || true"
+
+    def process(self, output):
+        lines = [line.strip() for line in output if line.strip()]
+        return lines[0] if lines else None
 
 
 class ContainerLogs(FactBase):
@@ -100,7 +112,7 @@ class RepoFiles(FactBase):
     """
 
     default = dict
-    NAMES = layout.COMPOSE_FILES + layout.COMPOSE_OVERRIDES + (layout.ENV_EXAMPLE,)
+    NAMES = layout.CONTRACT_FILES
 
     def command(self, app_dir=layout.APP_DIR):
         d = shlex.quote(app_dir)

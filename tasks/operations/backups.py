@@ -3,7 +3,6 @@ backup taken before a migration."""
 
 from __future__ import annotations
 
-import re
 
 from pyinfra import host
 from pyinfra.api import HiddenValue, StringCommand, operation
@@ -13,6 +12,7 @@ from tasks import facts, layout
 from tasks.commands import program, quote
 from tasks.digest import sha256
 from tasks.operations.files import private_file
+from tasks.plan import Migration
 
 STAGED_PASSWORD = f"{layout.OFFSITE_PASSWORD_FILE}.new"
 
@@ -54,28 +54,17 @@ def offsite_repository(paths: layout.Paths, repository: str, password_changed=la
     yield StringCommand(program("srq-hpn-offsite", "init"))
 
 
-def migration_label(current: list[str], heads: list[str]) -> str:
-    """The label of a pre-migration backup, named after the revisions (pure; unit-tested)."""
-
-    def revisions(values: list[str]) -> str:
-        return "+".join(re.sub(r"[^A-Za-z0-9._-]", "_", value) for value in values) or "none"
-
-    return f"pre-migration-{revisions(current)}-to-{revisions(heads)}"[:80]
-
-
 BACKUP_FAILED_HINT = (
     "hint: the backup before migrating failed (its words above): nothing was migrated and nothing restarted; "
     "the running version keeps serving. Fix the cause (often the free space of the backup directory) and deploy again."
 )
 
 
-def before_migrating(current: list[str], heads: list[str]):
-    """The commands that back the database up before a migration from ``current`` to
-    ``heads`` (for ``tasks.operations.database.migrated``, which migrates a database
-    without any table directly: whatever it asks this for may hold data, even with no
-    revision recorded)."""
-    label = migration_label(current, heads)
-    host.log(f"Backing up the database before migrating {', '.join(current)} -> {', '.join(heads)} ({label})")
+def before_migrating(migration: Migration):
+    """The commands that back the database up before a migration (for
+    ``tasks.operations.database.migrated``), labelled after its revisions."""
+    label = migration.label
+    host.log(f"Backing up the database before it migrates ({label})")
     yield StringCommand(
         program("srq-hpn-backup", "--label", label, "--offsite-best-effort")
         + f" || {{ echo {quote(BACKUP_FAILED_HINT)} >&2; exit 1; }}"

@@ -6,28 +6,26 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from tasks import appspec, facts, layout
-from tasks.appspec import container_names
+from tasks import facts, layout
 from tasks.commands import compose, program, quote
+from tasks.plan import Plan
 from tasks.remote import QuietFact, ask_quietly, executing, fail
-from tasks.operations.services import stale_services
-from tasks.runtime import learnt
 
 
 @operation()
-def data_volume_kept(paths: layout.Paths):
+def data_volume_kept(paths: layout.Paths, plan: Plan):
     """
     Ensure the database will start on the volume that holds this stack's data: refuse
-    when the app's compose configuration names a new, empty volume while a volume of
+    when the release's compose configuration names a new, empty volume while a volume of
     this stack with data exists (a renamed project or volume would orphan the data).
 
     + paths: the server's app and state directories
+    + plan: this run's plan (tasks.plan.Plan): the database's volume
     """
-    if not executing():
-        host.noop("the data volume is checked when the deploy runs")
+    wanted = plan.db_volume
+    if not plan.known:
+        host.noop("a first deploy: no data of this stack on the server")
         return
-    config = learnt().config or {}
-    wanted = appspec.db_volume(config)
     if wanted is None:
         host.noop("the database's data is not on a named volume")
         return
@@ -38,8 +36,7 @@ def data_volume_kept(paths: layout.Paths):
     recorded = host.get_fact(facts.TextFile, path=paths.db_volume_record)
     if recorded:
         known.append(recorded)
-    db_container = appspec.container_names(config)[layout.DB]
-    for target, name in host.get_fact(facts.ContainerVolumes, container=db_container).items():
+    for target, name in host.get_fact(facts.ContainerVolumes, container=plan.container(layout.DB)).items():
         if target.startswith(layout.PGDATA_PREFIX):
             known.append(name)
     volumes = host.get_fact(facts.DataVolumes, names=tuple(dict.fromkeys([wanted, *known])))
@@ -68,28 +65,23 @@ class Ready(QuietFact):
 
 
 @operation()
-def db_ready(paths: layout.Paths, timeout: int):
+def db_ready(paths: layout.Paths, plan: Plan, timeout: int):
     """
     Ensure the db service runs its current configuration and accepts connections,
     started alone and first, as the guide does.
 
     + paths: the server's app and state directories
+    + plan: this run's plan (tasks.plan.Plan): whether (and why) the database starts
     + timeout: seconds to wait before failing with its last log lines
     """
-    if not executing():
-        host.noop("the database is started when the deploy runs")
-        return
-    project = (learnt().config or {}).get("name") or "srq-hpn"
-    info = host.get_fact(facts.StackContainers, app_dir=paths.app_dir, project=project).get(layout.DB, {})
     wait = program("srq-hpn-wait", str(timeout), layout.DB)
-    why = stale_services({layout.DB: info}, [layout.DB]).get(layout.DB)
-    if why:
-        host.log(f"Starting db ({why})")
+    if plan.db_start:
+        host.log(f"Starting db ({plan.db_start})")
         yield StringCommand(compose(paths.app_dir, "up", "-d", layout.DB))
         yield StringCommand(wait)
         return
-    if info.get("health") == "healthy":
-        host.noop("db runs its current configuration and is healthy")
+    if plan.db_healthy or not executing():
+        host.noop("db runs its current configuration" + (" and is healthy" if plan.db_healthy else ""))
         return
     # Running its current configuration, health not (yet) known: only a check (after a
     # Docker restart, say, Docker's own healthcheck starts over).
@@ -101,105 +93,51 @@ def db_ready(paths: layout.Paths, timeout: int):
 
 
 @operation()
-def app_role():
+def app_role(plan: Plan):
     """
-    Ensure the limited app role exists with exactly its grants and current password.
+    Ensure the limited app role exists with exactly its grants and current password (and
+    the superuser its current password).
+
+    + plan: this run's plan (tasks.plan.Plan): why the role is made sure (it drifted, a
+      password rotates, the database is new or starts), or nothing to do
 
     Covers a data volume that existed before (the postgres image then skips the
     repository's db/init scripts) and a repository that ships no such script.
     """
-    if not executing():
-        host.noop("the app role is checked when the deploy runs")
-        return
-    drift = host.get_fact(facts.AppRoleDrift)
-    if not drift:
+    if not plan.app_role:
         host.noop("the app role and its grants are as wanted")
         return
-    host.log("App role differs: " + "; ".join(drift))
+    host.log("App role: " + "; ".join(plan.app_role))
     yield StringCommand(program("srq-hpn-app-role", "apply"))
 
 
-def schema_state(record: dict | None, database: dict | None, running: dict | None = None,
-                 migrations: str | None = None) -> str:
-    """What the live database says, before any container runs alembic (pure; unit-tested):
-    "current" (at the heads recorded for this release, or for the running release when
-    this one ships the very same migration scripts), "empty" (no table at all), or "ask"
-    (alembic must tell: new migrations, or a schema not as recorded)."""
-    if database is None:
-        return "ask"
-    if not database["revisions"] and database["tables"] == 0:
-        return "empty"
-    if record is None and running and migrations and running.get("migrations") == migrations:
-        record = running
-    heads = sorted((record or {}).get("migration_heads") or [])
-    if heads and sorted(database["revisions"]) == heads:
-        return "current"
-    return "ask"
-
-
 @operation()
-def migrated(paths: layout.Paths, before_migrating=None, user: str = "srq_hpn", database: str = "srq_hpn"):
+def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
     """
     Ensure the database schema is at the newest migration of the release, with the
     superuser, in a one-off container of the migration service (the guide's
     ``run --rm api alembic upgrade head``), before api and web are replaced.
 
     + paths: the server's app and state directories
-    + before_migrating: a function (current, heads) -> commands, run first when a
-      migration is pending on a database that holds data (the pre-migration backup)
-    + user/database: the superuser and database, to read ``alembic_version`` directly
+    + plan: this run's plan (tasks.plan.Plan): the database's revision and the release's
+      heads (read from its migration scripts), so whether alembic runs and from what
+    + before_migrating: a function (migration) -> commands, run first when the database
+      holds data (the pre-migration backup)
 
-    A release already recorded at the database's revision needs no container to say
-    so; a database without any table is migrated without asking. On failure the deploy
-    stops with alembic's own last lines; the running version keeps serving.
+    On failure the deploy stops with alembic's own last lines; the running version keeps
+    serving.
     """
-    if not executing():
-        host.noop("migrations are checked when the deploy runs")
+    migration = plan.migration
+    if migration is None or not migration.pending:
+        host.noop(f"the schema is at the release's newest migration ({', '.join(plan.migration_after) or 'none'})")
         return
-    state = learnt()
-    db_container = container_names(state.config)[layout.DB] if state.config else layout.CONTAINERS[layout.DB]
-    live = host.get_fact(facts.DatabaseRevision, container=db_container, user=user, database=database)
-    releases = host.get_fact(facts.Releases, state_dir=paths.state_dir)
-    record = next((r for r in releases["releases"] if r["release"] == state.release), None)
-    running = next((r for r in releases["releases"] if r["release"] == releases["current"]), None)
-    upgrade = StringCommand(
+    host.log(migration.words()[0].upper() + migration.words()[1:])
+    if migration.has_data and before_migrating is not None:
+        yield from before_migrating(migration)
+    yield StringCommand(
         compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
         + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"
     )
-    situation = schema_state(record, live, running, state.migrations)
-    if situation == "current":
-        state.migration_before = state.migration_after = live["revisions"]
-        if record is None:
-            host.log("The release ships the running release's migration scripts: nothing to migrate")
-        host.noop(f"the schema is at the release's newest migration ({', '.join(live['revisions'])})")
-        return
-    if situation == "empty":
-        host.log("Migrating an empty database (nothing to back up first)")
-        yield upgrade
-        after = host.get_fact(facts.DatabaseRevision, container=db_container, user=user, database=database)
-        state.migration_after = after["revisions"] if after else []
-        return
-    ask = host.get_fact(facts.MigrationState, app_dir=paths.app_dir)
-    if not ask["ok"]:
-        yield from fail("\n".join(
-            [f"Could not read the migration state (alembic current/heads in a one-off {layout.MIGRATE_SERVICE} "
-             "container); its own last lines:"]
-            + [f"  | {line}" for line in ask["error"]]
-            + ["hint: the release's image must run alembic with the superuser's URL; try on the server: "
-               f"cd {paths.app_dir} && docker compose --env-file .env.production run --rm "
-               f"{layout.MIGRATE_SERVICE} alembic current"]
-        ))
-        return
-    state.migration_before = state.migration_after = ask["current"]
-    if ask["at_head"]:
-        host.noop(f"the schema is at the newest migration ({', '.join(ask['heads'])})")
-        state.migration_after = ask["heads"]
-        return
-    host.log(f"Migrating {', '.join(ask['current']) or '(empty)'} -> {', '.join(ask['heads'])}")
-    if before_migrating is not None:
-        yield from before_migrating(ask["current"], ask["heads"])
-    yield upgrade
-    state.migration_after = ask["heads"]
 
 
 MIGRATION_HINT = ("hint: the lines above are alembic's; nothing was restarted and the running version keeps serving. "

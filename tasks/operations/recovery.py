@@ -8,9 +8,7 @@ from pyinfra.api import StringCommand, operation
 
 from tasks import facts
 from tasks.commands import program
-from tasks.operations.config import compose_config
-from tasks.remote import executing, fail, shown
-from tasks.runtime import learnt
+from tasks.remote import fail, shown
 
 
 @operation(is_idempotent=False)
@@ -27,29 +25,8 @@ def drilled(backup: str, source: str):
     yield from shown(program("srq-hpn-drill", *args))
 
 
-@operation()
-def stack_known(paths):
-    """
-    Ensure the stack's compose configuration is known to the later steps (the project,
-    its services and containers), as the deploy learns it: read, nothing changed.
-
-    + paths: the server's app and state directories
-    """
-    if not executing():
-        host.noop("the stack's configuration is read when the command runs")
-        return
-    resolved = compose_config(paths.app_dir)
-    if not resolved["ok"]:
-        yield from fail("\n".join(["docker compose cannot read the app's compose configuration; its own words:"]
-                                  + [f"  | {line}" for line in resolved["error"][-15:]]
-                                  + ["hint: deploy this server first (pyinfra inventory.py deploy.py)"]))
-        return
-    learnt().config = resolved["config"]
-    host.noop(f"the stack's services: {', '.join(sorted(resolved['config'].get('services') or {}))}")
-
-
 @operation(is_idempotent=False)
-def restored(backup: str):
+def restored(backup: str, backup_dir: str | None = None):
     """
     Ensure the live database holds backup ``backup``: restored beside the live one,
     a safety backup of the live one taken once the app is stopped (Caddy answers a
@@ -57,11 +34,9 @@ def restored(backup: str):
     after (app role, migrations, start). The Docker volume is never removed.
 
     + backup: the backup's name (``pyinfra inventory.py fact tasks.facts.Backups``)
+    + backup_dir: where the server keeps its backups (default: as its deploy.env says)
     """
-    if not executing():
-        host.noop(f"backup {backup} is restored when the command runs")
-        return
-    known = {b["name"]: b for b in host.get_fact(facts.Backups)["backups"]}
+    known = {b["name"]: b for b in host.get_fact(facts.Backups, backup_dir=backup_dir)["backups"]}
     if backup not in known:
         yield from fail(f"There is no backup {backup} on this server; nothing was changed.\n"
                         "hint: pyinfra inventory.py fact tasks.facts.Backups lists them")

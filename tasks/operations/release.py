@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
 
-from tasks import facts, layout, snapshot
+from tasks import layout, snapshot
 from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
-from tasks.runtime import learnt
+from tasks.plan import Plan
 
 BREAK_HINT = "--data srq_hpn_break_lock=true"
 
@@ -34,17 +34,18 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     locked: bool = False
     detail: dict = field(default_factory=dict)  # what else the audit line records (a restore's backup)
+    plan: Plan | None = None  # what the run does (its release, its migration), once resolved
 
     def audit_record(self, result: str, release: str | None, source_revision: str | None) -> dict:
-        state = learnt()
+        plan = self.plan
         return {
             "time": now(),
             "action": self.action,
             "operator": self.operator,
             "release": release,
             "source_revision": source_revision,
-            "migration_before": state.migration_before,
-            "migration_after": state.migration_after,
+            "migration_before": plan.migration_before if plan else [],
+            "migration_after": (plan.migration_after if result == "ok" else plan.migration_before) if plan else [],
             "result": result,
             "duration_s": round(time.monotonic() - self.started, 1),
             **self.detail,
@@ -132,10 +133,14 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
         yield from fail(f"Could not take the deploy lock (its command answered {output!r})")
         return
     run_.locked = True
-    # The answers taken at the run's start are stale if another run took the lock since.
+    # The answers taken at the run's start, and the plan made of them, are stale if another
+    # run took the lock since: this run stops before it changes anything.
     for line in output:
-        if line.startswith("generation "):
-            snapshot.spoil_unless(host, line.split()[1])
+        if line.startswith("generation ") and not snapshot.current(host, line.split()[1]):
+            unlock(run_, "stale plan", release_hint, None)
+            yield from fail(f"another run changed this server while this {run_.action} waited for the lock: its plan "
+                            "is out of date, and nothing was changed.\nhint: run it again (it plans anew)")
+            return
     host.log(f"Took the deploy lock ({run_.action} by {run_.operator})")
     host.noop(f"this {run_.action} holds the deploy lock")
 
@@ -162,14 +167,8 @@ def wanted_images(config: dict, built: list[str], release: str) -> tuple[dict[st
     return own, pulled
 
 
-def missing_images(labels: dict, own: dict[str, str], pulled: list[str], digest: str) -> tuple[list[str], list[str]]:
-    """(services to build, images to pull) (pure; unit-tested)."""
-    return ([service for service, image in own.items() if labels.get(image) != digest],
-            [image for image in pulled if labels.get(image) is None])
-
-
 @operation()
-def images_started(paths: layout.Paths):
+def images_started(plan: Plan):
     """
     Ensure the release's images are on their way: the services the app builds, tagged
     with the release (``<project>-<service>:<release>``) and labelled with the digest of
@@ -177,39 +176,27 @@ def images_started(paths: layout.Paths):
     pulled in the background while the database starts. Older releases' images stay
     for rollback; an image already there is never pulled again (no surprise update).
 
-    + paths: the server's app and state directories
+    + plan: this run's plan (tasks.plan.Plan): what to build and to pull
     """
-    if not executing():
-        host.noop("the release's images are prepared when the deploy runs")
+    if not plan.build and not plan.pull:
+        host.noop(f"the images of release {plan.release.id} are there")
         return
-    state = learnt()
-    own, pulled = wanted_images(state.config or {}, state.built, state.release)
-    labels = host.get_fact(facts.ImageLabels, images=tuple(own.values()) + tuple(pulled), label=layout.BUILD_LABEL)
-    build, pull = missing_images(labels, own, pulled, state.build_digest)
-    state.images_pending = bool(build or pull)
-    if not state.images_pending:
-        host.noop(f"the images of release {state.release} are there")
-        return
-    host.log(f"Preparing images: build {', '.join(build) or 'nothing'}; pull {', '.join(pull) or 'nothing'}")
-    yield StringCommand(program("srq-hpn-images", "start", state.release, *build))
+    host.log(f"Preparing images: build {', '.join(plan.build) or 'nothing'}; pull {', '.join(plan.pull) or 'nothing'}")
+    yield StringCommand(program("srq-hpn-images", "start", plan.release.id, *plan.build))
 
 
 @operation()
-def images_built(paths: layout.Paths):
+def images_built(plan: Plan):
     """
     Ensure the release's images are ready (what ``images_started`` began); on a failure,
     the build's or the pull's own last lines.
 
-    + paths: the server's app and state directories
+    + plan: this run's plan (tasks.plan.Plan)
     """
-    if not executing():
-        host.noop("the release's images are built when the deploy runs")
+    if not plan.build and not plan.pull:
+        host.noop(f"the images of release {plan.release.id} are built")
         return
-    state = learnt()
-    if not state.images_pending:
-        host.noop(f"the images of release {state.release} are built")
-        return
-    yield StringCommand(program("srq-hpn-images", "wait", state.release))
+    yield StringCommand(program("srq-hpn-images", "wait", plan.release.id))
 
 
 def release_record(release: str, source: str, source_revision: str | None, commit: str | None,
@@ -235,45 +222,39 @@ def prune_plan(releases: list[dict], current: str, keep: int) -> list[dict]:
 
 
 @operation()
-def release_recorded(paths: layout.Paths, source: str, commit: str | None, keep: int):
+def release_recorded(paths: layout.Paths, plan: Plan, keep: int):
     """
-    Ensure the running release is recorded (for rollback and the audit log), and that
-    only the newest ``keep`` releases keep their images.
+    Ensure the release is recorded as the running one (for rollback and the audit log),
+    and that only the newest ``keep`` releases keep their images.
 
     + paths: the server's app and state directories
-    + source: "upload" or "git"
-    + commit: the local checkout's git commit, when known
+    + plan: this run's plan (tasks.plan.Plan): the release, whether it is new or goes live,
+      and the releases to prune
     + keep: how many releases keep their images
     """
-    if not executing():
-        host.noop("the release is recorded when the deploy runs")
-        return
-    state = learnt()
-    known = host.get_fact(facts.Releases, state_dir=paths.state_dir)
-    project = (state.config or {}).get("name") or "srq-hpn"
+    release = plan.release
     releases = paths.releases
-    went_live = (f"echo {shlex.quote(state.release)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "
-                 f"{shlex.quote(now())} {shlex.quote(state.release)} >> {shlex.quote(releases + '/history')}")
-    if not any(r["release"] == state.release for r in known["releases"]):
-        images = {service: f"{project}-{service}:{state.release}" for service in state.built}
-        record = release_record(state.release, source, state.source_revision, commit, images, state.migration_after,
-                                state.migrations)
+    went_live = (f"echo {shlex.quote(release.id)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "
+                 f"{shlex.quote(now())} {shlex.quote(release.id)} >> {shlex.quote(releases + '/history')}")
+    if plan.record_release:
+        images = {service: f"{plan.project}-{service}:{release.id}" for service in plan.built}
+        record = release_record(release.id, release.source, release.source_revision, release.commit, images,
+                                plan.migration_after, release.migrations)
         yield StringCommand(
             f"mkdir -p {shlex.quote(releases)} && printf '%s\\n' {shlex.quote(json.dumps(record, sort_keys=True))}"
-            f" > {shlex.quote(releases + '/' + state.release + '.json')} && {went_live}"
+            f" > {shlex.quote(releases + '/' + release.id + '.json')} && {went_live}"
         )
-        known["releases"].append(record)
-    elif known["current"] != state.release:  # a rollback, or a redeploy of a kept release
+    elif plan.goes_live:  # a rollback, or a redeploy of a kept release
         yield StringCommand(went_live)
-    for old in prune_plan(known["releases"], state.release, keep):
+    for old in plan.pruned:
         images = " ".join(shlex.quote(image) for image in (old.get("images") or {}).values())
         host.log(f"Removing release {old['release']} (keeping the newest {keep})")
         yield StringCommand(
             (f"docker image rm {images} >/dev/null 2>&1; " if images else "")
             + f"rm -f {shlex.quote(paths.releases + '/' + old['release'] + '.json')}"
         )
-    if known["current"] == state.release:
-        host.noop(f"release {state.release} is recorded")
+    if not plan.record_release and not plan.goes_live and not plan.pruned:
+        host.noop(f"release {release.id} is recorded")
 
 
 @operation()
@@ -287,7 +268,7 @@ def lock_released(run_: Run):
     if not executing():
         host.noop("the lock is released when the run ends")
         return
-    state = learnt()
-    unlock(run_, "ok", state.release, state.source_revision)
+    release = run_.plan.release if run_.plan else None
+    unlock(run_, "ok", release.id if release else None, release.source_revision if release else None)
     host.noop(f"{run_.action} recorded in the audit log; lock released")
     yield from ()  # a generator that yields no command: no change

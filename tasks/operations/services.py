@@ -8,69 +8,31 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
-from tasks.appspec import container_names
 from tasks.commands import program, quote
+from tasks.plan import Plan
 from tasks.remote import executing, fail
-from tasks.runtime import learnt
-
-
-def finished_job(service: str, info: dict) -> bool:
-    """A one-shot service of the app's own that ran and exited 0 (not one of the guide's)."""
-    return service not in layout.SERVICES and info.get("state") == "exited" and info.get("exit_code") == 0
-
-
-def stale_services(containers: dict, services: list[str]) -> dict[str, str]:
-    """Which of ``services`` need `docker compose up`, and why (pure; unit-tested)."""
-    stale = {}
-    for service in services:
-        info = containers.get(service)
-        if not info or info.get("state") == "missing":
-            stale[service] = "not created"
-        elif info["state"] != "running" and not finished_job(service, info):
-            stale[service] = info["state"]
-        elif info.get("expected_hash") and info.get("config_hash") != info["expected_hash"]:
-            stale[service] = "configuration changed"
-        elif not info.get("image_current", True):
-            stale[service] = "image changed"
-    return stale
-
-
-def rollout_order(services: list[str]) -> list[str]:
-    """Caddy's upstreams first, then the other services, Caddy last (pure; unit-tested)."""
-    upstreams = [s for s in services if s in layout.UPSTREAMS]
-    others = sorted(s for s in services if s not in layout.UPSTREAMS and s not in (layout.CADDY, layout.DB))
-    return upstreams + others + ([layout.CADDY] if layout.CADDY in services else [])
 
 
 @operation()
-def rolled_out(paths: layout.Paths, caddyfile_changed=lambda: False):
+def rolled_out(paths: layout.Paths, plan: Plan):
     """
-    Ensure every service but the database runs the release's configuration and
-    images: api and web swapped without dropping a request, the app's other services
-    (a worker) recreated and waited for, Caddy created when missing and otherwise
-    left running; a changed Caddyfile is reloaded in place.
+    Ensure every service but the database runs the release's configuration and images,
+    as the plan decided: api and web swapped without dropping a request, the app's
+    other services (a worker) created or recreated and waited for, Caddy recreated last
+    (or created with the others on a first deploy); a changed Caddyfile is reloaded in
+    place. The server's program carries out that order; it decides nothing again.
 
     + paths: the server's app and state directories
-    + caddyfile_changed: a function telling whether this run changed the Caddyfile
+    + plan: this run's plan (tasks.plan.Plan): the rollout and whether Caddy reloads
     """
-    if not executing():
-        host.noop("the services are brought up when the deploy runs")
-        return
-    config = learnt().config or {}
-    project = config.get("name") or "srq-hpn"
-    containers = host.get_fact(facts.StackContainers, app_dir=paths.app_dir, project=project)
-    services = [name for name in containers if name != layout.DB]
-    stale = stale_services(containers, services)
-    if stale:
-        host.log("Bringing up: " + ", ".join(f"{service} ({why})" for service, why in stale.items()))
-        yield StringCommand(program("srq-hpn-rollout", *rollout_order(list(stale))))
-    if layout.CADDY not in stale and caddyfile_changed():
-        caddy = containers.get(layout.CADDY, {}).get("name", layout.CONTAINERS[layout.CADDY])
-        caddyfile = learnt().caddyfile_in_container or f"{layout.CADDY_CONFIG_DIR}/Caddyfile"
-        yield StringCommand(
-            quote("docker", "exec", caddy, "caddy", "reload", "--config", caddyfile, "--adapter", "caddyfile")
-        )
-    if not stale and not caddyfile_changed():
+    if plan.rollout.services:
+        host.log(f"Bringing up: {plan.rollout.words()}")
+        yield StringCommand(program("srq-hpn-rollout", *plan.rollout.arguments()))
+    if plan.reload_caddy:
+        caddyfile = plan.caddyfile_in_container or f"{layout.CADDY_CONFIG_DIR}/Caddyfile"
+        yield StringCommand(quote("docker", "exec", plan.container(layout.CADDY), "caddy", "reload", "--config",
+                                  caddyfile, "--adapter", "caddyfile"))
+    if not plan.rollout.services and not plan.reload_caddy:
         host.noop("every service runs the release's configuration and images")
 
 
@@ -100,21 +62,20 @@ def failed_checks(results: dict, domain: str) -> list[str]:
 
 
 @operation()
-def stack_answers(domain: str, tls_internal: bool, timeout: int, poll: float = 0.25):
+def stack_answers(domain: str, tls_internal: bool, timeout: int, caddy: str | None = None, poll: float = 0.25):
     """
     Ensure the stack answers through Caddy, on the server itself.
 
     + domain: the site's host name (requests go to 127.0.0.1 with this name)
     + tls_internal: verify TLS against Caddy's internal CA instead of the system's
     + timeout: seconds to keep trying before failing with each failed check
+    + caddy: Caddy's container (default: the one the server's stack.env names)
 
     Changes nothing; fails the deploy naming every check that failed and what came back.
     """
     if not executing():
         host.noop("the stack is checked when the deploy runs")
         return
-    config = learnt().config
-    caddy = container_names(config)[layout.CADDY] if config else layout.CONTAINERS[layout.CADDY]
     started = time.monotonic()
     while True:
         results = host.get_fact(facts.StackHealth, domain=domain, tls_internal=tls_internal, caddy_container=caddy)

@@ -11,7 +11,7 @@ from tasks import layout, render
 from tasks.backup_settings import backup_max_age_hours, offsite_target, restore_problems
 from tasks.facts import Backups, CalendarCheck, LastDrill
 from tasks.hostkeys import known_hosts_line
-from tasks.operations.backups import migration_label
+from tasks.plan import migration_label
 from tasks.settings import generate_password, with_defaults
 from tasks.validation import check_settings
 

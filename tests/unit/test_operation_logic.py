@@ -7,7 +7,8 @@ import subprocess
 from tasks.facts import AuditLog, DeployLock, MigrationState, Releases, StackContainers, StackHealth, UploadedSource
 from tasks.layout import Paths
 from tasks.operations.release import audit_command, held_message, lock_command, prune_plan
-from tasks.operations.services import failed_checks, rollout_order, stale_services
+from tasks.operations.services import failed_checks
+from tasks.plan import Migration, builds_of, migration_of, rollout_of, stale_services
 
 
 def running(hash_="h1", image_current=True):
@@ -20,15 +21,28 @@ def test_stale_services():
                   "caddy": {"state": "exited", "exit_code": 0, "config_hash": "h1", "expected_hash": "h1"},
                   "seed": {**running(), "state": "exited", "exit_code": 0},
                   "job": {**running(), "state": "exited", "exit_code": 3}}
-    assert stale_services(containers, ["db"]) == {}
-    assert stale_services(containers, ["db", "api", "web", "caddy", "x", "seed", "job"]) == {
-        "api": "configuration changed", "web": "image changed", "caddy": "exited", "x": "not created",
-        "job": "exited"}  # a job of the app's own that finished well is done; the guide's services are not
+    hashes = {name: info.get("expected_hash", "") for name, info in containers.items()}
+    assert stale_services(containers, hashes, ["db"]) == {}
+    assert stale_services(containers, hashes, ["db", "api", "web", "caddy", "x", "seed", "job"],
+                          {"api": ["POSTGRES_APP_PASSWORD"]}) == {
+        "api": "POSTGRES_APP_PASSWORD changed", "web": "its image changed", "caddy": "exited",
+        "x": "not created yet", "job": "exited"}  # a job of the app's own that finished well is done
 
 
-def test_rollout_order_upstreams_first_caddy_last():
-    assert rollout_order(["caddy", "worker", "web", "api", "beat"]) == ["web", "api", "beat", "worker", "caddy"]
-    assert rollout_order(["db", "worker"]) == ["worker"]
+def test_the_rollout_is_decided_once_upstreams_swapped_caddy_last():
+    running_ = {"state": "running"}
+    containers = {"api": running_, "web": running_, "caddy": running_, "worker": running_}
+    stale = {"caddy": "x", "worker": "x", "web": "release r2", "api": "release r2", "beat": "not created yet"}
+    rollout, reload = rollout_of(stale, containers, reload_caddy=True)
+    assert (rollout.swap, rollout.up, rollout.last) == (("api", "web"), ("beat", "worker"), ("caddy",))
+    assert reload is False  # Caddy is recreated anyway
+    assert rollout.arguments() == ["--swap", "api", "--swap", "web", "--up", "beat", "--up", "worker",
+                                   "--last", "caddy"]
+    # A first deploy: nothing runs; every service is brought up, Caddy with them, upstreams first.
+    first, _ = rollout_of({s: "not created yet" for s in ("caddy", "web", "api", "worker")}, {}, False)
+    assert (first.swap, first.up, first.last) == ((), ("api", "web", "caddy", "worker"), ())
+    only_caddyfile, reload = rollout_of({}, containers, reload_caddy=True)
+    assert only_caddyfile.services == () and reload is True
 
 
 def test_stack_containers_fact_parsing():
@@ -46,7 +60,9 @@ def test_stack_containers_fact_parsing():
     assert result["db"]["config_hash"] == result["db"]["expected_hash"] == "abc"
     assert result["api"]["image_current"] is False and result["api"]["health"] == "starting"
     assert result["worker"] == {"state": "missing", "expected_hash": "ghi"}
-    assert stale_services(result, ["db", "api", "worker"]) == {"api": "configuration changed", "worker": "not created"}
+    hashes = {name: info["expected_hash"] for name, info in result.items()}
+    assert stale_services(result, hashes, ["db", "api", "worker"]) == {
+        "api": "its configuration changed", "worker": "not created yet"}
     assert "com.docker.compose.oneoff=False" in StackContainers().command()
 
 
@@ -160,25 +176,27 @@ def test_rollback_refuses_a_database_migrated_past_the_release():
     assert "does not answer" in migration_problem(target, None)
 
 
-def test_schema_state_asks_alembic_only_when_the_database_cannot_tell():
+def test_the_migration_is_read_from_the_database_and_the_releases_scripts():
     from tasks.facts import DatabaseRevision
-    from tasks.operations.database import schema_state
 
     live = DatabaseRevision().process(["tables 2", "revision 0002"])
     assert live == {"revisions": ["0002"], "tables": 2}
     assert DatabaseRevision().process([]) is None  # the database did not answer
-    record = {"release": "r1", "migration_heads": ["0002"]}
-    assert schema_state(record, live) == "current"
-    assert schema_state(None, live) == "ask"  # a new release: its code may bring migrations
-    assert schema_state({"migration_heads": ["0003"]}, live) == "ask"
-    assert schema_state(record, {"revisions": [], "tables": 0}) == "empty"
-    assert schema_state(record, {"revisions": [], "tables": 4}) == "ask"  # data without alembic: back it up first
-    assert schema_state(record, None) == "ask"
+    assert migration_of(live, ["0002"], True).pending is False
+    behind = migration_of(live, ["0003"], True)
+    assert behind.pending and behind.has_data and behind.label == "pre-migration-0002-to-0003"
+    assert behind.words() == "migrate 0002 -> 0003, after a backup pre-migration-0002-to-0003"
+    empty = migration_of({"revisions": [], "tables": 0}, ["0002"], False)
+    assert empty.pending and not empty.has_data and empty.words() == "migrate an empty database -> 0002"
+    assert migration_of({"revisions": [], "tables": 4}, ["0002"], True).has_data  # data without alembic
+    unknown = migration_of(None, ["0002"], True)  # the database does not answer yet: migrate, after a backup
+    assert unknown.pending and unknown.has_data
+    assert Migration(("0002",), None, True).pending  # the scripts cannot be read: alembic tells
 
 
 def test_images_to_build_and_to_pull():
     from tasks.facts import ImageLabels
-    from tasks.operations.release import missing_images, wanted_images
+    from tasks.operations.release import wanted_images
 
     config = {"name": "srq-hpn", "services": {"api": {"build": {}}, "worker": {"build": {}},
                                               "db": {"image": "postgres:16"}, "caddy": {"image": "caddy:2"}}}
@@ -189,7 +207,7 @@ def test_images_to_build_and_to_pull():
                                     "id postgres:16 sha256:3", "missing caddy:2",
                                     "label sha256:1 d1", "label sha256:2 old", "label sha256:3 <no value>"])
     assert labels == {"srq-hpn-api:r1": "d1", "srq-hpn-worker:r1": "old", "postgres:16": "", "caddy:2": None}
-    assert missing_images(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
+    assert builds_of(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
 
 
 def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_schema():
@@ -204,14 +222,3 @@ def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_sche
     assert backup_at({"migration_heads": ["0002"]}, backups)["name"] == "b2"
     assert backup_at({"migration_heads": ["0001"]}, backups) is None
     assert backup_at({"migration_heads": []}, backups) is None
-
-
-def test_a_release_with_the_running_releases_migrations_needs_no_alembic_container():
-    from tasks.operations.database import schema_state
-
-    live = {"revisions": ["0002"], "tables": 2}
-    running = {"release": "r1", "migration_heads": ["0002"], "migrations": "m1"}
-    assert schema_state(None, live, running, "m1") == "current"
-    assert schema_state(None, live, running, "m2") == "ask"  # new or changed migration scripts
-    assert schema_state(None, live, running, None) == "ask"  # not known (git): alembic tells
-    assert schema_state(None, {"revisions": ["0001"], "tables": 2}, running, "m1") == "ask"
