@@ -144,9 +144,11 @@ def build_layer(
     caddyfile_template: bool,
     db_on_localhost: bool,
     release: str,
-    build_digest: str,
+    tags: dict[str, str],
 ) -> Layer:
-    """The deploy's compose layer for the repository's resolved configuration."""
+    """The deploy's compose layer for the repository's resolved configuration: each image the
+    app builds tagged ``tags[service]`` (the checksum of its build context's files), and
+    labelled with the digest of its build settings and the release that built it."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -167,8 +169,9 @@ def build_layer(
             )
         entry: dict = {}
         if service.get("build"):
-            entry["image"] = f"{project}-{name}:{release}"
-            entry["build"] = {"labels": {layout.BUILD_LABEL: build_digest, layout.RELEASE_LABEL: release}}
+            entry["image"] = f"{project}-{name}:{tags.get(name, release)}"
+            digest = (config.get("x-build-digests") or {}).get(name, "")
+            entry["build"] = {"labels": {layout.BUILD_LABEL: digest, layout.RELEASE_LABEL: release}}
             built.append(name)
         ports = [Port.of(p) for p in service.get("ports") or []]
         kept, dropped = allowed_ports(name, ports, db_on_localhost)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from tasks import layout
+from tasks.digest import sha256
 from tasks.secrets import Resolved
 
 
@@ -31,6 +32,9 @@ class Release:
     migrations: str  # checksum of the migration scripts ("" when there are none)
     migration_heads: tuple[str, ...] | None  # read from the scripts; None: they cannot be read
     heads_unknown_why: str = ""
+    # The tag of each image the release builds: a checksum of the files of its build context,
+    # so that a service whose files did not change keeps its image, and is not recreated.
+    build_ids: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Release({self.id}, {self.source})"
@@ -161,10 +165,19 @@ def rollout_of(stale: dict[str, str], containers: dict, reload_caddy: bool) -> t
     return rollout, reload_caddy and layout.CADDY not in stale
 
 
-def builds_of(labels: dict, own: dict[str, str], pulled: list[str], digest: str) -> tuple[list[str], list[str]]:
-    """(services to build, images to pull) (pure; unit-tested)."""
-    return ([service for service, image in own.items() if labels.get(image) != digest],
+def builds_of(labels: dict, own: dict[str, str], pulled: list[str], digests: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(services to build: their image is missing or was built with other build settings,
+    images to pull: missing) (pure; unit-tested)."""
+    return ([service for service, image in own.items() if labels.get(image) != digests.get(service)],
             [image for image in pulled if labels.get(image) is None])
+
+
+def context_id(files: dict[str, str], context: str) -> str:
+    """The tag of an image built from ``context`` (a directory of the repository, "" for
+    its root): the checksum of its files' checksums (``files``: path -> checksum) (pure)."""
+    prefix = f"{context}/" if context else ""
+    listing = "".join(f"{digest}  {path}\n" for path, digest in sorted(files.items()) if path.startswith(prefix))
+    return sha256(listing)[:12]
 
 
 @dataclass

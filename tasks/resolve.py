@@ -104,7 +104,8 @@ def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
     _images(plan)
     _database(plan, settings, containers)
     _releases(plan, settings)
-    plan.maintenance_page_on = bool(host.get_fact(facts.MaintenancePage))
+    page = getattr(facts, "MaintenancePage", None)
+    plan.maintenance_page_on = bool(page and host.get_fact(page))
     return plan
 
 

@@ -24,17 +24,17 @@ HASHES_MARK = "@@hashes"
 ENV_NAME = "srq-hpn.env"  # the staged env file's name (not one of the repository's)
 
 
-def build_digest(config: dict) -> str:
-    """What besides the source decides the images: the services' build sections."""
-    builds = {name: service.get("build") for name, service in (config.get("services") or {}).items()
-              if service.get("build")}
-    return sha256(json.dumps(builds, sort_keys=True))[:16]
+def build_digests(config: dict) -> dict[str, str]:
+    """What besides its files decides each image the app builds: its service's build section
+    (build arguments included, which hold values of .env.production: only a digest is kept)."""
+    return {name: sha256(json.dumps(service["build"], sort_keys=True))[:16]
+            for name, service in (config.get("services") or {}).items() if service.get("build")}
 
 
 def stripped(config: dict) -> dict:
-    """A resolved configuration without the values of .env.production (kept: the digest of
+    """A resolved configuration without the values of .env.production (kept: the digests of
     what the builds depend on, computed first)."""
-    digest = build_digest(config)
+    digests = build_digests(config)
     for service in (config.get("services") or {}).values():
         service.pop("environment", None)
         if isinstance(service.get("build"), dict):
@@ -44,7 +44,7 @@ def stripped(config: dict) -> dict:
             if isinstance(entry, dict):
                 entry.pop("content", None)
                 entry.pop("environment", None)
-    config["x-build-digest"] = digest
+    config["x-build-digests"] = digests
     return config
 
 
@@ -107,7 +107,7 @@ def planned_command(app_dir: str, compose_files: list[str], env_file: str | None
     env = f"--env-file {shlex.quote(env_file)}" if env_file else f'--env-file "$tmp"/{ENV_NAME}'
     compose_cmd = (f"env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME -u COMPOSE_PROFILES docker compose "
                    f"--project-directory {shlex.quote(app_dir)} {env} {files}")
-    inner = (f"{compose_cmd} config --format json && echo {HASHES_MARK} && "
+    inner = (f"{compose_cmd} config --format json && echo && echo {HASHES_MARK} && "
              f"{compose_cmd} config --hash {quote('*')}")
     return ('tmp=$(umask 077 && mktemp -d) && trap \'rm -rf "$tmp"\' EXIT && base64 -d | tar -xz -C "$tmp" && cd / && '
             + status_block(inner))

@@ -158,11 +158,11 @@ def unlock(run_: Run, result: str, release: str | None, source_revision: str | N
     run_.locked = False
 
 
-def wanted_images(config: dict, built: list[str], release: str) -> tuple[dict[str, str], list[str]]:
-    """(the release's image of each service the app builds, the images it pulls) (pure; unit-tested)."""
-    project = config.get("name") or "srq-hpn"
+def wanted_images(config: dict, built: list[str], tags: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(the image of each service the app builds, with its tag; the images it pulls) (pure; unit-tested)."""
+    project = config.get("name") or layout.PROJECT
     services = config.get("services") or {}
-    own = {service: f"{project}-{service}:{release}" for service in built}
+    own = {service: f"{project}-{service}:{tags[service]}" for service in built}
     pulled = sorted({s["image"] for name, s in services.items() if name not in built and s.get("image")})
     return own, pulled
 
@@ -213,12 +213,14 @@ def release_record(release: str, source: str, source_revision: str | None, commi
     }
 
 
-def prune_plan(releases: list[dict], current: str, keep: int) -> list[dict]:
+def prune_plan(releases: list[dict], current: str, keep: int) -> list[tuple[dict, list[str]]]:
     """The releases to remove: all but the newest ``keep`` (by creation), never the
-    current one (pure; unit-tested)."""
+    current one; each with its images that no kept release uses (releases share the
+    image of a service whose files did not change) (pure; unit-tested)."""
     ordered = sorted(releases, key=lambda r: r.get("created", ""))
     kept = {r["release"] for r in ordered[-keep:]} | {current}
-    return [r for r in ordered if r["release"] not in kept]
+    used = {image for r in ordered if r["release"] in kept for image in (r.get("images") or {}).values()}
+    return [(r, sorted(set((r.get("images") or {}).values()) - used)) for r in ordered if r["release"] not in kept]
 
 
 @operation()
@@ -237,7 +239,8 @@ def release_recorded(paths: layout.Paths, plan: Plan, keep: int):
     went_live = (f"echo {shlex.quote(release.id)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "
                  f"{shlex.quote(now())} {shlex.quote(release.id)} >> {shlex.quote(releases + '/history')}")
     if plan.record_release:
-        images = {service: f"{plan.project}-{service}:{release.id}" for service in plan.built}
+        images = {service: f"{plan.project}-{service}:{plan.release.build_ids.get(service, release.id)}"
+                  for service in plan.built}
         record = release_record(release.id, release.source, release.source_revision, release.commit, images,
                                 plan.migration_after, release.migrations)
         yield StringCommand(
@@ -246,8 +249,8 @@ def release_recorded(paths: layout.Paths, plan: Plan, keep: int):
         )
     elif plan.goes_live:  # a rollback, or a redeploy of a kept release
         yield StringCommand(went_live)
-    for old in plan.pruned:
-        images = " ".join(shlex.quote(image) for image in (old.get("images") or {}).values())
+    for old, unused in plan.pruned:
+        images = " ".join(shlex.quote(image) for image in unused)
         host.log(f"Removing release {old['release']} (keeping the newest {keep})")
         yield StringCommand(
             (f"docker image rm {images} >/dev/null 2>&1; " if images else "")
