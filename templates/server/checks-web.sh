@@ -8,7 +8,7 @@ expected_domain() { echo "${EXPECTED_DOMAIN:-$DOMAIN}"; }
 check_domain() {
 	local wanted in_env caddy in_caddy=""
 	wanted=$(expected_domain)
-	in_env=$(env_plain DOMAIN)
+	in_env=$(env_value DOMAIN)
 	caddy=$(service_container "$CADDY_SERVICE")
 	if [ -n "$caddy" ]; then
 		in_caddy=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$caddy" 2>/dev/null |
