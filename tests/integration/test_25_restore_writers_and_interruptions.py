@@ -2,15 +2,22 @@
 
 - A one-off container of the api (`docker compose run`) writing rows in a loop while a
   restore runs is stopped before the safety backup: every row it wrote is in the
-  safety backup (or the restored database); none is lost with the replaced database."""
+  safety backup (or the restored database); none is lost with the replaced database.
+- A restore killed (SIGTERM, SIGHUP as when the SSH session drops) after the
+  maintenance page went on and before the swap puts everything back: the app answers
+  again, the maintenance page is off, the restored copy is dropped, the data is as it was."""
 
 import base64
+
+import pytest
 
 from tasks import layout
 from tests.integration.helpers import (
     BACKUP_DIR,
     COMPOSE,
+    assert_stack_is_up,
     backups,
+    data_dump,
     psql,
     run_command,
     take_backup,
@@ -18,7 +25,8 @@ from tests.integration.helpers import (
 )
 from tests.testbed import harness
 
-DB = layout.CONTAINERS[layout.DB]
+LIB = layout.LIB_DIR
+DB, API, WEB = (layout.CONTAINERS[service] for service in (layout.DB, layout.API, layout.WEB))
 WRITER = "srq-hpn-test-writer"
 # Rows in a loop through the api's own database engine (DATABASE_URL: its limited role),
 # each printed once committed; it reconnects after an error, as an app's job would.
@@ -42,6 +50,10 @@ while True:
 """
 
 
+def maintenance(server) -> str:
+    return server.exec(f"{LIB}/srq-hpn-maintenance status")[1].strip()
+
+
 def container_state(server, name: str) -> str:
     return server.exec(["docker", "inspect", "--format", "{{.State.Status}}", name], check=False)[1].strip()
 
@@ -59,6 +71,14 @@ def titles_in_backup(server, name: str) -> set[str]:
         elif inside:
             rows.add(line.split("\t")[1])
     return rows
+
+
+def put_the_stack_back(server) -> None:
+    """Whatever a failing test left: the maintenance page off, the app running, no restored copy."""
+    server.exec(f"{LIB}/srq-hpn-maintenance off; {COMPOSE} up -d --no-recreate && "
+                f"{LIB}/srq-hpn-wait 180 api web", check=False, timeout=400)
+    server.exec(["docker", "exec", DB, "psql", "-X", "-U", "srq_hpn", "-d", "postgres", "-c",
+                 "DROP DATABASE IF EXISTS srq_hpn__restoring WITH (FORCE)"], check=False)
 
 
 def test_a_one_off_container_writing_during_a_restore_loses_no_row(deployed, server, testbed, caddy_ca):
@@ -94,3 +114,52 @@ def test_a_one_off_container_writing_during_a_restore_loses_no_row(deployed, ser
         assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
     finally:
         server.exec(f"docker rm -f {WRITER}", check=False)
+
+
+@pytest.mark.parametrize("signal", ["TERM", "HUP"])
+def test_a_restore_killed_before_the_swap_puts_everything_back(deployed, server, testbed, caddy_ca, signal):
+    name = backups(server)[-1] if backups(server) else take_backup(server)
+    before = data_dump(server)
+    # A lock on the events table holds the safety backup's pg_dump: the restore waits there,
+    # with the maintenance page on and the app stopped, until the test lets it go.
+    server.exec(f"nohup docker exec -e PGAPPNAME=srq-hpn-test-lock {DB} psql -U srq_hpn -d srq_hpn -c "
+                "'BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)' >/dev/null 2>&1 &")
+    unlock = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE application_name = 'srq-hpn-test-lock'")
+    try:
+        wait_until(lambda: psql(server, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                                        "WHERE a.application_name = 'srq-hpn-test-lock' "
+                                        "AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1",
+                   "the test's lock on events is taken", timeout=30)
+        server.exec(f"rm -f /tmp/restore.out; setsid {LIB}/srq-hpn-restore {name} >/tmp/restore.out 2>&1 "
+                    "</dev/null & echo $! > /tmp/restore.pid")
+        pid = server.exec("cat /tmp/restore.pid")[1].strip()
+        wait_until(lambda: psql(server, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' "
+                                        "AND wait_event_type = 'Lock'") == "1",
+                   "the restore's safety backup waits for the test's lock", timeout=240)
+        # The window: the maintenance page on, the app stopped, the live database not swapped yet.
+        assert maintenance(server) == "on"
+        assert container_state(server, API) == container_state(server, WEB) == "exited"
+
+        server.exec(f"kill -{signal} {pid}")
+        psql(server, unlock)
+        wait_until(lambda: server.exec(f"kill -0 {pid}", check=False)[0] != 0, "the restore ends", timeout=400,
+                   poll=1)
+
+        _, out = server.exec("cat /tmp/restore.out")
+        _, journal = server.exec("journalctl -t srq-hpn-restore --no-pager -n 50", check=False)
+        said = out + journal
+        assert f"srq-hpn-restore was interrupted (SIG{signal}) before the swap" in said, said
+        assert "nothing was restored: the app was started again on the live database, as it was." in said
+        assert maintenance(server) == "off"
+        assert_stack_is_up(server)
+        assert harness.https_get(server, "/", caddy_ca).status == 200
+        assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
+        assert psql(server, "SELECT count(*) FROM pg_database WHERE datname LIKE '%restoring%'") == "0"
+        assert data_dump(server) == before
+    finally:
+        psql(server, unlock)
+        # A restore still running (one that did not end) is ended by its pid.
+        server.exec("[ ! -s /tmp/restore.pid ] || kill -KILL $(cat /tmp/restore.pid) 2>/dev/null; "
+                    "rm -f /tmp/restore.out /tmp/restore.pid", check=False)
+        put_the_stack_back(server)
