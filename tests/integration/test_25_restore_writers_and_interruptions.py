@@ -5,7 +5,9 @@
   safety backup (or the restored database); none is lost with the replaced database.
 - A restore killed (SIGTERM, SIGHUP as when the SSH session drops) after the
   maintenance page went on and before the swap puts everything back: the app answers
-  again, the maintenance page is off, the restored copy is dropped, the data is as it was."""
+  again, the maintenance page is off, the restored copy is dropped, the data is as it was.
+- A deploy turns a maintenance page left on (by a restore killed with SIGKILL) off,
+  and changes nothing when it is off."""
 
 import base64
 
@@ -18,6 +20,7 @@ from tests.integration.helpers import (
     assert_stack_is_up,
     backups,
     data_dump,
+    deploy,
     psql,
     run_command,
     take_backup,
@@ -163,3 +166,20 @@ def test_a_restore_killed_before_the_swap_puts_everything_back(deployed, server,
         server.exec("[ ! -s /tmp/restore.pid ] || kill -KILL $(cat /tmp/restore.pid) 2>/dev/null; "
                     "rm -f /tmp/restore.out /tmp/restore.pid", check=False)
         put_the_stack_back(server)
+
+
+def test_a_deploy_turns_a_maintenance_page_left_on_off(deployed, server, testbed, caddy_ca):
+    server.exec(f"{LIB}/srq-hpn-maintenance on")  # as a restore killed with SIGKILL leaves it
+    try:
+        assert harness.https_get(server, "/", caddy_ca).status == 503
+
+        run = deploy(server, testbed.settings())
+
+        assert maintenance(server) == "off"
+        assert harness.https_get(server, "/", caddy_ca).status == 200
+        assert [op for op in run.changed_operations() if "maintenance page" in op], run.changed_operations()
+    finally:
+        server.exec(f"{LIB}/srq-hpn-maintenance off")
+    # With the page off, the deploy has nothing to do about it.
+    again = deploy(server, testbed.settings())
+    assert again.changed_operations() == []
