@@ -1,11 +1,12 @@
 """Step 8: start everything (api and web swapped without downtime, Caddy reloaded only
-when its configuration changed), then verify it through Caddy, on the server."""
+when its configuration changed), the maintenance page off if a restore left it on, then
+verify it through Caddy, on the server."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from tasks.operations.services import rolled_out, stack_answers
+from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers
 from tasks.settings import Settings
 
 
@@ -16,6 +17,7 @@ def start_and_verify(settings: Settings, caddyfile_changed):
         paths=settings.paths,
         caddyfile_changed=caddyfile_changed,
     )
+    maintenance_page_off(name="Ensure Caddy's maintenance page is off (a restore that did not finish may have left it on)")
     checked_through_caddy(settings)
 
 

@@ -74,6 +74,23 @@ def rolled_out(paths: layout.Paths, caddyfile_changed=lambda: False):
         host.noop("every service runs the release's configuration and images")
 
 
+@operation()
+def maintenance_page_off():
+    """
+    Ensure Caddy's maintenance page is off: a restore killed before it could put
+    everything back (SIGKILL, a reboot) leaves it on, and Caddy then answers 503 to
+    every request. Nothing is done when it is off.
+    """
+    if not executing():
+        host.noop("Caddy's maintenance page is checked when the deploy runs")
+        return
+    if host.get_fact(facts.MaintenancePage):
+        host.log("Caddy's maintenance page is on (a restore that did not finish left it): turning it off")
+        yield StringCommand(program("srq-hpn-maintenance", "off"))
+    else:
+        host.noop("Caddy's maintenance page is off")
+
+
 def failed_checks(results: dict, domain: str) -> list[str]:
     """Which stack checks failed, each with what came back (pure; unit-tested)."""
     problems = []

@@ -4,7 +4,16 @@ the lock command is run for real with bash)."""
 import json
 import subprocess
 
-from tasks.facts import AuditLog, DeployLock, MigrationState, Releases, StackContainers, StackHealth, UploadedSource
+from tasks.facts import (
+    AuditLog,
+    DeployLock,
+    MaintenancePage,
+    MigrationState,
+    Releases,
+    StackContainers,
+    StackHealth,
+    UploadedSource,
+)
 from tasks.layout import Paths
 from tasks.operations.release import audit_command, held_message, lock_command, prune_plan
 from tasks.operations.services import failed_checks, rollout_order, stale_services
@@ -68,6 +77,13 @@ def test_stack_health_parsing():
     parsed = StackHealth().process(["check /api/health 200 {\"ok\":true,\"service\":\"api\"}", "check / 000 curl: (7) refused"])
     assert parsed["/api/health"] == {"status": 200, "body": '{"ok":true,"service":"api"}'}
     assert parsed["/"] == {"status": 0, "body": "curl: (7) refused"}
+
+
+def test_maintenance_page_fact():
+    fact = MaintenancePage()
+    assert "srq-hpn-maintenance status" in fact.command() and "echo off" in fact.command()  # off before a deploy
+    assert fact.process(["on"]) is True
+    assert fact.process(["off"]) is False and fact.process([]) is False
 
 
 def test_migration_state():
