@@ -16,7 +16,7 @@ from tasks.digest import sha256
 from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
 from tasks.operations.release import prune_plan, wanted_images
-from tasks.plan import Migration, Plan, Release, builds_of, migration_of, rollout_of, stale_services
+from tasks.plan import Migration, Plan, Release, builds_of, context_id, migration_of, rollout_of, stale_services
 from tasks.preflight import Deployment
 from tasks.secrets import EnvSources
 from tasks.settings import Settings
@@ -59,21 +59,30 @@ def release_of(deployment: Deployment) -> Release | None:
         files = {name: upload.text(name) for name in layout.CONTRACT_FILES if name in upload.paths}
         documents = [appspec.compose_document(files[name], name) for name in names]
         heads, why = heads_of(upload.paths, upload.text, documents)
+        checksums = dict(reversed(line.split("  ", 1)) for line in upload.manifest.splitlines() if "  " in line)
         return Release(upload.revision, upload.manifest_sha, "upload", upload.commit, tuple(names), files,
-                       upload.migrations, heads, why)
+                       upload.migrations, heads, why, build_ids(documents, checksums))
     found = host.get_fact(facts.GitRelease, repo=settings.app_git_repo, branch=settings.app_git_branch,
                           ssh_command=git_ssh(settings))
     if not found["ok"] or not found["commit"]:
         return None
-    names = appspec.compose_file_names(found["paths"])
+    names = appspec.compose_file_names(list(found["paths"]))
     files = found["files"]
     documents = [appspec.compose_document(files[name], name) for name in names]
     heads, why = heads_of(found["paths"], files.get, documents)
     scripts = sorted(name for name in files if "/versions/" in name)
     migrations = sha256("\n".join(f"{name}\n{files[name]}" for name in scripts))[:16] if scripts else ""
     commit = found["commit"]
-    return Release(commit[:12], commit, "git", commit, tuple(names), {n: files[n] for n in layout.CONTRACT_FILES
-                                                                      if n in files}, migrations, heads, why)
+    contract = {name: files[name] for name in layout.CONTRACT_FILES if name in files}
+    return Release(commit[:12], commit, "git", commit, tuple(names), contract, migrations, heads, why,
+                   build_ids(documents, found["paths"]))
+
+
+def build_ids(documents: list[dict], checksums: dict[str, str]) -> dict[str, str]:
+    """The tag of each image the release builds, from the checksums of its files (path ->
+    checksum): a service whose build context did not change keeps its image."""
+    return {service: context_id(checksums, appspec.build_context(documents, service))
+            for service in appspec.building_services(documents)}
 
 
 def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
@@ -101,11 +110,10 @@ def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
         _without_docker(plan, documents, "Docker is not installed yet")
         return plan
     containers = _compose(plan, settings, deployment)
-    _images(plan)
+    _images(plan, containers)
     _database(plan, settings, containers)
     _releases(plan, settings)
-    page = getattr(facts, "MaintenancePage", None)
-    plan.maintenance_page_on = bool(page and host.get_fact(page))
+    plan.maintenance_page_on = bool(host.get_fact(facts.MaintenancePage))
     return plan
 
 
@@ -158,8 +166,7 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
         layer = deploy_layer.build_layer(
             config, app_dir=paths.app_dir, caddy_dir=paths.caddy_dir,
             caddyfile_template=settings.caddyfile == "template",
-            db_on_localhost=settings.postgres_publish_localhost, release=release.id,
-            build_digest=config["x-build-digest"])
+            db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids)
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
@@ -194,7 +201,7 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
     stale = stale_services(containers, hashes, plan.services, {service: changed(service) for service in plan.services})
     for service in plan.built:
         if stale.get(service) == "its configuration changed" and containers.get(service, {}).get("state") == "running":
-            stale[service] = f"release {release.id}"
+            stale[service] = f"new image {release.build_ids.get(service, release.id)}"
     plan.db_start = stale.get(layout.DB)
     plan.db_healthy = containers.get(layout.DB, {}).get("health") == "healthy"
     plan.rollout, plan.reload_caddy = rollout_of({s: w for s, w in stale.items() if s != layout.DB}, containers,
@@ -215,9 +222,10 @@ def for_stack(settings: Settings, record: dict, restored_revisions: list[str] | 
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}: deploy first)") from None
     heads = record.get("migration_heads")
+    tags = {service: image.rsplit(":", 1)[-1] for service, image in (record.get("images") or {}).items()}
     release = Release(record["release"], record.get("source_revision") or "", record.get("source") or "upload",
                       record.get("commit"), tuple(names), files, record.get("migrations") or "",
-                      tuple(heads) if heads is not None else None)
+                      tuple(heads) if heads is not None else None, build_ids=tags)
     plan = Plan(release=release, env=None, env_text="", env_preview="", known=True)
     _layered(plan, settings, compose_config(paths.app_dir, names), on_server=True)
     if restored_revisions is not None:  # the restore stops every service but the database and Caddy
@@ -245,10 +253,15 @@ def _holds_release(release: Release, paths: layout.Paths, deployment: Deployment
     return state["head"] == release.commit and not state["dirty"]
 
 
-def _images(plan: Plan) -> None:
-    own, pulled = wanted_images(plan.merged, plan.built, plan.release.id)
+def _images(plan: Plan, containers: dict) -> None:
+    own, pulled = wanted_images(plan.merged, plan.built, plan.release.build_ids)
     labels = host.get_fact(facts.ImageLabels, images=tuple(own.values()) + tuple(pulled), label=layout.BUILD_LABEL)
-    plan.build, plan.pull = builds_of(labels, own, pulled, plan.config["x-build-digest"])
+    plan.build, plan.pull = builds_of(labels, own, pulled, plan.config["x-build-digests"])
+    # An image built again under its tag (other build settings) is a new image for its container.
+    rebuilt = {service: "its image is built again" for service in plan.build
+               if service not in plan.rollout.why and containers.get(service, {}).get("state") == "running"}
+    if rebuilt:
+        plan.rollout, plan.reload_caddy = rollout_of({**plan.rollout.why, **rebuilt}, containers, plan.caddyfile_changes)
 
 
 def _database(plan: Plan, settings: Settings, containers: dict) -> None:

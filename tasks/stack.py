@@ -1,4 +1,4 @@
-"""Step 11: start everything (api and web swapped without downtime, Caddy reloaded only
+"""Step 13: start everything (api and web swapped without downtime, Caddy reloaded only
 when its configuration changed), the maintenance page off if a restore left it on, then
 verify it through Caddy, on the server."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from tasks import layout
-from tasks.operations.services import rolled_out, stack_answers
+from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers
 from tasks.plan import Plan
 from tasks.settings import Settings
 
@@ -15,6 +15,8 @@ from tasks.settings import Settings
 @deploy("Start the stack and verify it")
 def start_and_verify(settings: Settings, plan: Plan):
     brought_up(settings, plan)
+    maintenance_page_off(name="Ensure Caddy's maintenance page is off (a restore that did not finish may have left it on)",
+                         plan=plan)
     checked_through_caddy(settings, plan)
 
 

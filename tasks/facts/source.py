@@ -158,7 +158,7 @@ class GitRelease(FactBase):
     scripts), read from a shallow clone in a private directory removed at once: the
     checkout in the app directory is not touched::
 
-        {"ok": True, "commit": "<sha>", "paths": ["compose.yml", ...],
+        {"ok": True, "commit": "<sha>", "paths": {"compose.yml": "<blob sha>", ...},
          "files": {"compose.yml": "...", "apps/api/alembic/versions/0001_x.py": "..."}}
 
     ``{"ok": False, "error": [...]}`` when the branch cannot be read (git is not installed
@@ -178,7 +178,8 @@ class GitRelease(FactBase):
             f"if ! {env}git clone --quiet --bare --depth 1 --single-branch --branch {shlex.quote(branch)} -- "
             f"{shlex.quote(repo)} \"$tmp/r\" 2>\"$tmp/err\" </dev/null; then echo error; tail -n 5 \"$tmp/err\"; exit 0; fi; "
             "echo ok; echo \"commit $(git -C \"$tmp/r\" rev-parse HEAD)\"; "
-            "git -C \"$tmp/r\" ls-tree -r --name-only HEAD > \"$tmp/paths\"; sed 's/^/path /' \"$tmp/paths\"; "
+            "git -C \"$tmp/r\" ls-tree -r HEAD | awk -F '\\t' '{split($1, a, \" \"); print a[3] \" \" $2}' > \"$tmp/tree\"; "
+            "sed 's/^/path /' \"$tmp/tree\"; cut -d' ' -f2- \"$tmp/tree\" > \"$tmp/paths\"; "
             f"{{ for f in {wanted}; do grep -x -F -e \"$f\" \"$tmp/paths\"; done; "
             "grep -E '(^|/)alembic\\.ini$|/versions/[^/]+\\.py$' \"$tmp/paths\"; } | sort -u | "
             "while IFS= read -r f; do printf 'file %s %s\\n' \"$(git -C \"$tmp/r\" show \"HEAD:$f\" | base64 -w0)\" \"$f\"; done"
@@ -188,13 +189,14 @@ class GitRelease(FactBase):
         lines = list(output)
         if not lines or lines[0] != "ok":
             return {"ok": False, "error": [line for line in lines[1:] if line.strip()][-5:] or ["no answer"]}
-        result = {"ok": True, "commit": None, "paths": [], "files": {}}
+        result = {"ok": True, "commit": None, "paths": {}, "files": {}}
         for line in lines[1:]:
             kind, _, rest = line.partition(" ")
             if kind == "commit":
                 result["commit"] = rest.strip() or None
             elif kind == "path":
-                result["paths"].append(rest)
+                digest, _, name = rest.partition(" ")
+                result["paths"][name] = digest
             elif kind == "file":
                 encoded, _, name = rest.partition(" ")
                 result["files"][name] = base64.b64decode(encoded).decode(errors="replace")

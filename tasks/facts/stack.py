@@ -7,7 +7,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import STACK_ENV, configured, quote
+from tasks.commands import STACK_ENV, configured, if_installed, program, quote
 
 
 class StackContainers(FactBase):
@@ -90,6 +90,21 @@ class ComposeVersion(FactBase):
     def process(self, output):
         lines = [line.strip() for line in output if line.strip()]
         return lines[0] if lines else None
+
+
+class MaintenancePage(FactBase):
+    """
+    Returns whether Caddy's maintenance page is on (``srq-hpn-maintenance status``):
+    True or False. Only a restore turns it on; one killed before it could put
+    everything back leaves it on, and Caddy then answers 503 to every request.
+    """
+
+    def command(self):
+        return if_installed("srq-hpn-maintenance", program("srq-hpn-maintenance", "status"), "off")
+
+    def process(self, output):
+        lines = [line.strip() for line in output if line.strip()]
+        return bool(lines) and lines[-1] == "on"
 
 
 class ContainerLogs(FactBase):

@@ -36,6 +36,22 @@ def rolled_out(paths: layout.Paths, plan: Plan):
         host.noop("every service runs the release's configuration and images")
 
 
+@operation()
+def maintenance_page_off(plan: Plan):
+    """
+    Ensure Caddy's maintenance page is off: a restore killed before it could put
+    everything back (SIGKILL, a reboot) leaves it on, and Caddy then answers 503 to
+    every request. Nothing is done when it is off.
+
+    + plan: this run's plan (tasks.plan.Plan): whether the page is on
+    """
+    if plan.maintenance_page_on:
+        host.log("Caddy's maintenance page is on (a restore that did not finish left it): turning it off")
+        yield StringCommand(program("srq-hpn-maintenance", "off"))
+    else:
+        host.noop("Caddy's maintenance page is off")
+
+
 def failed_checks(results: dict, domain: str) -> list[str]:
     """Which stack checks failed, each with what came back (pure; unit-tested)."""
     problems = []

@@ -181,6 +181,27 @@ backup_file_problems() {
 	done < <(jq -r '.files | to_entries[] | "\(.key) \(.value.bytes) \(.value.sha256)"' "$dir/manifest.json")
 }
 
+# wait_for_database SECONDS: prints the database service's container once it runs and
+# accepts connections (lib.sh's probe), waiting at most SECONDS for it (after a reboot,
+# the timer's missed run may start before Docker has started it); returns 1 when it
+# did not, printing nothing.
+wait_for_database() {
+	local deadline=$((SECONDS + $1)) container said=""
+	while true; do
+		container=$(service_container "$DB_SERVICE" 2>/dev/null) || container=""
+		if is_running "$container" && probe "$container" "$DB_SERVICE"; then
+			echo "$container"
+			return 0
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		if [ -z "$said" ]; then
+			say "waiting for the database container (up to ${1}s): it is not running or does not accept connections yet" >&2
+			said=1
+		fi
+		sleep 1
+	done
+}
+
 # take_backup_lock: one backup, restore or drill at a time; waits for the other one.
 take_backup_lock() {
 	if [ -n "${SRQ_HPN_BACKUP_LOCK_HELD:-}" ]; then

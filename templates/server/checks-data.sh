@@ -9,7 +9,7 @@ check_app_role() {
 		result cannot-check "the database is not running (see the containers line)"
 		return
 	fi
-	role=$(env_plain POSTGRES_APP_USER)
+	role=$(env_value POSTGRES_APP_USER)
 	if ! drift=$("$CHECKS_DIR/srq-hpn-app-role" check 2>&1); then
 		result cannot-check "the role could not be checked: $(tail -n 1 <<<"$drift")"
 		return

@@ -84,11 +84,14 @@ json_record() {
 		"$(json_string "$1")" "$(json_string "$status")" "$not_set_up" "$(json_string "$3")"
 }
 
-# alert_level STATUS: what the monitor compares between runs: fail, warn, or ok
-# (pass, cannot-check, and not-set-up are not problems to alert on).
+# alert_level STATUS PREVIOUS: what the monitor compares between runs: fail, warn, or
+# ok (pass and not-set-up are not problems to alert on). A check that cannot tell
+# (cannot-check) holds PREVIOUS, the level of the last alert: a problem it can no
+# longer see has not recovered, and one it never saw is not raised.
 alert_level() {
 	case $1 in
 	fail | warn) echo "$1" ;;
+	cannot-check) echo "${2:-ok}" ;;
 	*) echo ok ;;
 	esac
 }

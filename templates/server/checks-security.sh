@@ -9,11 +9,11 @@ check_passwords() {
 		return
 	}
 	problems=$(
-		# shellcheck disable=SC1090
-		. "$env"
-		password_problem POSTGRES_PASSWORD "${POSTGRES_PASSWORD-}"
-		password_problem POSTGRES_APP_PASSWORD "${POSTGRES_APP_PASSWORD-}"
-		if [ -n "${POSTGRES_PASSWORD-}" ] && [ "${POSTGRES_PASSWORD-}" = "${POSTGRES_APP_PASSWORD-}" ]; then
+		admin=$(env_value POSTGRES_PASSWORD) || admin=""
+		app=$(env_value POSTGRES_APP_PASSWORD) || app=""
+		password_problem POSTGRES_PASSWORD "$admin"
+		password_problem POSTGRES_APP_PASSWORD "$app"
+		if [ -n "$admin" ] && [ "$admin" = "$app" ]; then
 			echo "POSTGRES_PASSWORD and POSTGRES_APP_PASSWORD are the same"
 		fi
 	)
@@ -128,10 +128,9 @@ check_api_superuser() {
 		return
 	fi
 	holders=$(
-		# shellcheck disable=SC1090
-		. "$env"
-		[ -n "${POSTGRES_PASSWORD-}" ] || exit 0
-		encoded=$(percent_encode "$POSTGRES_PASSWORD")
+		password=$(env_value POSTGRES_PASSWORD) || exit 0
+		[ -n "$password" ] || exit 0
+		encoded=$(percent_encode "$password")
 		for id in $(project_containers running); do
 			read -r name service < <(docker inspect --format \
 				'{{.Name}} {{index .Config.Labels "com.docker.compose.service"}}' "$id" 2>/dev/null)
@@ -139,7 +138,7 @@ check_api_superuser() {
 			docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$id" 2>/dev/null |
 				while IFS= read -r entry; do
 					value=${entry#*=}
-					if [[ $value == *"$POSTGRES_PASSWORD"* || $value == *"$encoded"* ]]; then
+					if [[ $value == *"$password"* || $value == *"$encoded"* ]]; then
 						echo "${name#/} (${entry%%=*})"
 					fi
 				done

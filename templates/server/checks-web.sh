@@ -8,7 +8,7 @@ expected_domain() { echo "${EXPECTED_DOMAIN:-$DOMAIN}"; }
 check_domain() {
 	local wanted in_env caddy in_caddy=""
 	wanted=$(expected_domain)
-	in_env=$(env_plain DOMAIN)
+	in_env=$(env_value DOMAIN)
 	caddy=$(service_container "$CADDY_SERVICE")
 	if [ -n "$caddy" ]; then
 		in_caddy=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$caddy" 2>/dev/null |
@@ -82,8 +82,10 @@ check_caddy() {
 check_https() {
 	local domain tmp out verify code trust end start now remaining lifetime verdict issuer
 	domain=$DOMAIN
+	# Nothing else serves 443: with Caddy stopped, HTTPS is down (a fail, not a
+	# cannot-check: the monitor alerts it, and its recovery once Caddy is back).
 	if ! service_running "$CADDY_SERVICE"; then
-		result cannot-check "Caddy is not running (see the line above)"
+		result fail "Caddy is not running: nothing serves https://$domain/ (see the caddy line)"
 		return
 	fi
 	tmp=$(mktemp -d)
@@ -130,7 +132,7 @@ check_http_redirect() {
 	local domain answer code location
 	domain=$DOMAIN
 	if ! service_running "$CADDY_SERVICE"; then
-		result cannot-check "Caddy is not running (see above)"
+		result fail "Caddy is not running: nothing answers http://$domain/ (see the caddy line)"
 		return
 	fi
 	answer=$(curl -sS -o /dev/null -m 10 -w '%{http_code} %{redirect_url}' --resolve "$domain:80:127.0.0.1" \

@@ -40,11 +40,6 @@ all_checks() { declare -F | awk '{print $3}' | sed -n 's/^check_//p'; }
 
 # --- What the checks read ---------------------------------------------------------
 
-# env_plain NAME: a plain (not secret) value of .env.production.
-env_plain() {
-	sed -n "s/^$1=//p" "$APP_DIR/$ENV_FILE" 2>/dev/null | tail -n 1 | sed "s/^'\(.*\)'\$/\1/"
-}
-
 # The project's containers (not one-offs): ids, with `running`: the running ones only.
 project_containers() {
 	local filters=(--filter "label=com.docker.compose.project=$PROJECT" --filter "label=com.docker.compose.oneoff=False")

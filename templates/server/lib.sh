@@ -27,6 +27,27 @@ die() {
 # The guide's own command form: run in the app directory with the env file.
 compose() { (cd "$APP_DIR" && docker compose --env-file "$ENV_FILE" "$@"); }
 
+# env_value NAME: the value of NAME in the app's env file ($APP_DIR/$ENV_FILE), read
+# as text: the last NAME=... line, without the quotes around it (the deploy writes
+# NAME='value', and COMPOSE_FILE=value). Nothing in it is ever run or expanded: the
+# file is never sourced (a value may hold quotes, $(...) or backquotes). Returns 1,
+# printing nothing, when the file cannot be read or has no such line.
+env_value() {
+	local line value found=1
+	[ -r "$APP_DIR/$ENV_FILE" ] || return 1
+	while IFS= read -r line || [ -n "$line" ]; do
+		if [[ $line == "$1="* ]]; then
+			value=${line#*=}
+			found=0
+		fi
+	done <"$APP_DIR/$ENV_FILE"
+	[ "$found" = 0 ] || return 1
+	if [ ${#value} -ge 2 ] && [[ ${value:0:1} == [\'\"] ]] && [ "${value:0:1}" = "${value: -1}" ]; then
+		value=${value:1:${#value}-2}
+	fi
+	printf '%s' "$value"
+}
+
 # The container of a compose service (not a one-off), or nothing.
 service_container() {
 	docker ps -aq --no-trunc \

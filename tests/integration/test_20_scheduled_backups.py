@@ -1,10 +1,14 @@
 """Scenario 20: the deploy schedules backups. The timer is enabled with its next run
 due; a run started by hand (as the timer starts it) writes a verified backup of the
-rows the api wrote, root-only; the operator's Backups fact lists it; a run against a
-stopped database fails the unit, and every older backup is kept; retention with small
+rows the api wrote, root-only; the operator's Backups fact lists it; a run waits for a
+database that starts late (after a reboot), and systemd runs a failed run again; a run
+against a database that stays stopped fails the unit once its retries are spent, and
+every older backup is kept; retention with small
 limits, set through the deploy, over backups dated in the past keeps exactly the
 expected ones and nothing that is not the deploy's."""
 
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from tests.integration.helpers import (
@@ -16,10 +20,13 @@ from tests.integration.helpers import (
     manifest,
     psql,
     take_backup,
+    wait_until,
 )
 from tests.testbed import harness
 
 SERVICE, TIMER = "srq-hpn-backup.service", "srq-hpn-backup.timer"
+DROP_IN = f"/run/systemd/system/{SERVICE}.d"
+DB = "srq-hpn-db"
 
 
 def test_the_timer_is_enabled_with_its_next_run_scheduled(deployed, server):
@@ -66,21 +73,89 @@ def test_a_run_started_by_hand_writes_a_verified_backup(deployed, server, testbe
     assert listed[name]["time"] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@contextmanager
+def unit_settings(server, **service):
+    """The backup unit with [Service] settings of the test's (a runtime drop-in, as
+    `systemctl edit --runtime` writes one): shorter waits than the deploy's."""
+    lines = "\n".join(f"{key}={value}" for key, value in service.items())
+    server.exec(f"mkdir -p {DROP_IN} && printf '[Service]\\n%s\\n' '{lines}' > {DROP_IN}/test.conf "
+                "&& systemctl daemon-reload")
+    try:
+        yield
+    finally:
+        server.exec(f"rm -rf {DROP_IN} && systemctl daemon-reload && systemctl reset-failed {SERVICE}", check=False)
+
+
+@contextmanager
+def database_stopped(server):
+    server.exec(f"docker stop {DB}")
+    try:
+        yield
+    finally:
+        server.exec(f"docker start {DB} && /usr/local/lib/srq-hpn/srq-hpn-wait 120 db", timeout=300)
+
+
+def unit_state(server) -> dict[str, str]:
+    _, out = server.exec(f"systemctl show {SERVICE} -p ActiveState -p SubState -p Result -p NRestarts")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_a_run_waits_for_a_database_that_starts_late(deployed, server, caddy_ca):
+    """After a reboot the timer's missed run (Persistent=true) may start before Docker has
+    started the database: the run waits for it to run and accept connections, then backs it up."""
+    before = set(backups(server))
+    with database_stopped(server):
+        later = threading.Timer(8, lambda: server.exec(f"docker start {DB}", check=False, timeout=60))
+        later.start()
+        try:
+            code, out = server.exec(f"systemctl start {SERVICE}", check=False, timeout=600)
+        finally:
+            later.join()
+    _, journal = server.exec(f"journalctl -u {SERVICE} -n 30 --no-pager")
+    assert code == 0, f"{out}\n{journal}"
+    (name,) = set(backups(server)) - before
+    assert "waiting for the database container" in journal and f"{name} written and verified" in journal
+    assert SERVICE not in server.failed_units()
+    assert harness.https_get(server, "/api/db-health", caddy_ca).status == 200
+
+
+def test_a_failed_run_is_tried_again_by_systemd(deployed, server):
+    """A run that fails (the database still stopped after its wait) is run again by systemd
+    (Restart=on-failure), which backs the database up once it is back. The waits are the
+    test's: seconds, not the deploy's minutes."""
+    before = set(backups(server))
+    with unit_settings(server, Environment="SRQ_HPN_DB_WAIT=2", RestartSec="6s"):
+        with database_stopped(server):
+            code, _ = server.exec(f"systemctl start {SERVICE}", check=False, timeout=120)
+            assert code != 0, "the backup unit succeeded against a stopped database"
+            assert unit_state(server)["SubState"] == "auto-restart", unit_state(server)
+        wait_until(lambda: unit_state(server)["ActiveState"] == "inactive", "the unit's next run succeeds",
+                   timeout=120, poll=1)
+        assert unit_state(server)["Result"] == "success", unit_state(server)
+    assert len(set(backups(server)) - before) == 1
+    _, journal = server.exec(f"journalctl -u {SERVICE} -n 40 --no-pager")
+    assert "systemd runs it again" in journal
+
+
 def test_a_run_against_a_stopped_database_fails_the_unit_and_keeps_the_backups(deployed, server, caddy_ca):
+    """Against a database that stays stopped, every run fails (after its wait), systemd's
+    retries too; then the unit stays failed, and every older backup is kept."""
     if not backups(server):
         take_backup(server)
     before = backup_dir_listing(server)
-    server.exec("docker stop srq-hpn-db")
-    try:
-        code, _ = server.exec(f"systemctl start {SERVICE}", check=False, timeout=600)
-        assert code != 0, "the backup unit succeeded against a stopped database"
-        assert SERVICE in server.failed_units()
-        _, journal = server.exec(f"journalctl -u {SERVICE} -n 20 --no-pager")
-        assert "the database container is not running (exited): nothing was backed up" in journal
-        assert backup_dir_listing(server) == before
-    finally:
-        server.exec("docker start srq-hpn-db && /usr/local/lib/srq-hpn/srq-hpn-wait 120 db", timeout=300)
-        server.exec(f"systemctl reset-failed {SERVICE}", check=False)
+    with unit_settings(server, Environment="SRQ_HPN_DB_WAIT=2", RestartSec="1s"):
+        with database_stopped(server):
+            code, _ = server.exec(f"systemctl start {SERVICE}", check=False, timeout=120)
+            assert code != 0, "the backup unit succeeded against a stopped database"
+            wait_until(lambda: SERVICE in server.failed_units(), "the unit fails once its retries are spent",
+                       timeout=120, poll=1)
+            state = unit_state(server)
+            assert (state["ActiveState"], state["Result"], state["NRestarts"]) == ("failed", "exit-code", "2"), state
+            _, journal = server.exec(f"journalctl -u {SERVICE} -n 40 --no-pager")
+            assert "the database container is not running (exited) after waiting 2s for it: nothing was backed up" \
+                in journal
+            assert "no more tries: the unit stays failed" in journal
+            assert backup_dir_listing(server) == before
     # The shared server is as it was: the next run succeeds, and the app reaches its database.
     take_backup(server)
     assert SERVICE not in server.failed_units()

@@ -66,10 +66,11 @@ def test_caddy_stopped(baseline, server, testbed, caddy_ca):
     finally:
         server.exec(f"docker start {CADDY_CONTAINER}")
         wait_for_https(server, caddy_ca)
-    # HTTPS and the redirect cannot be checked without Caddy: they say so, pointing at it.
-    assert changed_items(baseline, after) == {"caddy": "fail", "https": "cannot-check", "http_redirect": "cannot-check"}
+    # Without Caddy nothing serves HTTPS nor the redirect: they fail, pointing at it.
+    assert changed_items(baseline, after) == {"caddy": "fail", "https": "fail", "http_redirect": "fail"}
     assert f"{CADDY_CONTAINER} is exited" in after.evidence("caddy")
     assert "Caddy is not running" in after.evidence("https")
+    assert "Caddy is not running" in after.evidence("http_redirect")
 
 
 def test_app_role_granted_create_on_the_schema(baseline, server, testbed):

@@ -1,7 +1,7 @@
 """Scenario 32: monitoring that alerts. A webhook receiver runs on the test network;
 the deploy, given its URL (which holds a token), installs the monitor. Stopping the
 api brings one alert within 2 minutes, starting it again one recovery message, and
-nothing more while the state does not change. The URL is never printed. With
+nothing more while the state does not change; stopping Caddy alerts it and HTTPS. The URL is never printed. With
 monitor_enabled = False the monitor is removed again.
 
 The monitor runs every 20 s here (monitor_interval), not every minute, so that the
@@ -17,7 +17,7 @@ from tests.integration.helpers import STATE_DIR, checklist, deploy, wait_until
 from tests.testbed import harness
 from tests.testbed.receiver import start_webhook_receiver
 
-API_CONTAINER = layout.CONTAINERS[layout.API]
+API_CONTAINER, CADDY_CONTAINER = layout.CONTAINERS[layout.API], layout.CONTAINERS[layout.CADDY]
 LAST_RUN = f"{STATE_DIR}/monitor/last-run"
 ALERT_WITHIN = 120  # seconds: the acceptance's "within 2 minutes"
 INTERVAL = 20
@@ -93,6 +93,30 @@ def test_one_alert_when_the_api_stops_and_one_when_it_is_back(monitored, server,
     recovered = messages[1]["json"]
     assert (recovered["event"], recovered["item"]) == ("recovered", "containers")
     assert recovered["text"].startswith("srq-hpn.test: containers recovered: ")
+
+
+def test_https_is_a_problem_while_caddy_is_stopped_and_recovers_with_it(monitored, server, receiver):
+    """Nothing serves HTTPS while Caddy is stopped: the https item is alerted (a fail, not a
+    cannot-check that would read as healthy), and recovers once Caddy is back, with Caddy's."""
+    seen = len(receiver.requests())
+    server.exec(f"docker stop {CADDY_CONTAINER}")
+    try:
+        wait_until(lambda: len(receiver.requests()) >= seen + 2, "the alerts after Caddy stopped",
+                   timeout=ALERT_WITHIN, poll=1)
+        wait_for_runs(server, 1)
+        alerts = receiver.requests()[seen:]
+    finally:
+        server.exec(f"docker start {CADDY_CONTAINER}")
+    assert sorted((a["json"]["event"], a["json"]["item"], a["json"]["status"]) for a in alerts) == [
+        ("problem", "caddy", "fail"), ("problem", "https", "fail")], alerts
+    assert "Caddy is not running" in next(a["json"]["evidence"] for a in alerts if a["json"]["item"] == "https")
+
+    wait_until(lambda: len(receiver.requests()) >= seen + 4, "the recovery messages after Caddy started",
+               timeout=ALERT_WITHIN, poll=1)
+    wait_for_runs(server, 1)
+    recovered = receiver.requests()[seen + 2:]
+    assert sorted((m["json"]["event"], m["json"]["item"]) for m in recovered) == [
+        ("recovered", "caddy"), ("recovered", "https")], recovered
 
 
 def test_the_webhook_url_is_a_secret(monitored, server, testbed):

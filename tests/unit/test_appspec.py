@@ -99,7 +99,7 @@ def config(**services):
 def layer(cfg, template=True, db_on_localhost=True):
     return deploy_layer.build_layer(cfg, app_dir="/opt/srq-hpn", caddy_dir="/var/lib/srq-hpn/caddy",
                                caddyfile_template=template, db_on_localhost=db_on_localhost,
-                               release="abc123def456", build_digest="d1")
+                               release="abc123def456", tags={"api": "c0ffee000001"})
 
 
 def port(target, published=None, host_ip="", protocol="tcp"):
@@ -166,13 +166,15 @@ def test_database_unpublished_when_asked():
         {"target": 5432, "published": "5432", "protocol": "tcp", "host_ip": "127.0.0.1"}])
 
 
-def test_built_services_get_release_images_and_labels():
+def test_built_services_get_their_images_tags_and_labels():
     cfg = config(api={"build": {"context": "/a"}}, worker={"build": {"context": "/a"}})
+    cfg["x-build-digests"] = {"api": "d1", "worker": "d2"}
     result = layer(cfg, template=False)
     assert result.built == ["api", "worker"]
     services = dumped(result)
-    assert services["api"]["image"] == "srq-hpn-api:abc123def456"
-    assert services["worker"]["build"] == {"labels": {layout.BUILD_LABEL: "d1", layout.RELEASE_LABEL: "abc123def456"}}
+    assert services["api"]["image"] == "srq-hpn-api:c0ffee000001"  # its build context's checksum
+    assert services["worker"]["image"] == "srq-hpn-worker:abc123def456"  # none given: the release's
+    assert services["worker"]["build"] == {"labels": {layout.BUILD_LABEL: "d2", layout.RELEASE_LABEL: "abc123def456"}}
 
 
 @pytest.mark.parametrize(

@@ -87,11 +87,26 @@ def test_records_are_json_whatever_the_evidence():
 @pytest.mark.parametrize("previous, status, event", [
     ("ok", "pass", ""), ("ok", "cannot-check", ""), ("ok", "not-set-up", ""),
     ("ok", "fail", "problem"), ("ok", "warn", "problem"), ("warn", "fail", "problem"),
-    ("fail", "fail", ""), ("fail", "pass", "recovered"), ("warn", "cannot-check", "recovered"),
+    ("fail", "fail", ""), ("fail", "pass", "recovered"), ("warn", "not-set-up", "recovered"),
+    # What cannot be checked has not recovered: the alert's state is held.
+    ("warn", "cannot-check", ""), ("fail", "cannot-check", ""),
 ])
 def test_the_monitor_alerts_on_changes_only(previous, status, event):
-    level = judged("alert_level", status).strip()
+    level = judged("alert_level", status, previous).strip()
     assert judged("alert_event", previous, level).strip() == event
+
+
+def test_a_problem_is_not_recovered_while_it_cannot_be_checked():
+    """The monitor's runs over time: what it keeps between runs is the level of the last
+    alert it sent (as srq-hpn-monitor does); a cannot-check run changes nothing."""
+    kept, events = "ok", []
+    for status in ("pass", "fail", "cannot-check", "cannot-check", "fail", "cannot-check", "pass", "cannot-check"):
+        level = judged("alert_level", status, kept).strip()
+        event = judged("alert_event", kept, level).strip()
+        if event:
+            events.append((status, event))
+            kept = level
+    assert events == [("fail", "problem"), ("pass", "recovered")]
 
 
 def records(*pairs):
@@ -191,3 +206,28 @@ def test_monitor_interval_range():
 
 def test_known_defaults_reach_the_server_whole():
     assert set(checks.known_defaults().split()) == {p for p in KNOWN_DEFAULT_PASSWORDS if p}
+
+
+def test_https_and_the_redirect_fail_while_caddy_is_stopped(tmp_path):
+    """Nothing serves 443 or 80 then: a fail (whose recovery means something), not a
+    cannot-check. Run with lib.sh and checks.sh, a stand-in docker showing Caddy exited."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("""#!/bin/sh
+case "$1" in
+  ps) echo caddy1 ;;
+  inspect) echo "/srq-hpn-caddy exited none 2026-01-01T00:00:00Z 0" ;;
+esac
+""")
+    (bin_dir / "docker").chmod(0o755)
+    config = tmp_path / "deploy.env"
+    config.write_text(f"APP_DIR={tmp_path}\nSTATE_DIR={tmp_path}\nENV_FILE=.env.production\nDOMAIN=example.com\n"
+                      "CADDY_SERVICE=caddy\nDB_SERVICE=db\nCADDY_TLS=letsencrypt\n")
+    done = subprocess.run(
+        ["bash", "-c", f'. "{render.SERVER_PROGRAMS}/lib.sh"; . "{render.SERVER_PROGRAMS}/checks.sh"; '
+                       "run_check https; run_check http_redirect"],
+        capture_output=True, text=True, timeout=30,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SRQ_HPN_CONFIG": str(config)})
+    https, redirect = (line.split("\t") for line in done.stdout.splitlines())
+    assert https[:2] == ["https", "fail"] and "Caddy is not running" in https[2], done.stdout + done.stderr
+    assert redirect[:2] == ["http_redirect", "fail"] and "Caddy is not running" in redirect[2]

@@ -4,7 +4,16 @@ the lock command is run for real with bash)."""
 import json
 import subprocess
 
-from tasks.facts import AuditLog, DeployLock, MigrationState, Releases, StackContainers, StackHealth, UploadedSource
+from tasks.facts import (
+    AuditLog,
+    DeployLock,
+    MaintenancePage,
+    MigrationState,
+    Releases,
+    StackContainers,
+    StackHealth,
+    UploadedSource,
+)
 from tasks.layout import Paths
 from tasks.operations.release import audit_command, held_message, lock_command, prune_plan
 from tasks.operations.services import failed_checks
@@ -86,6 +95,13 @@ def test_stack_health_parsing():
     assert parsed["/"] == {"status": 0, "body": "curl: (7) refused"}
 
 
+def test_maintenance_page_fact():
+    fact = MaintenancePage()
+    assert "srq-hpn-maintenance status" in fact.command() and "echo off" in fact.command()  # off before a deploy
+    assert fact.process(["on"]) is True
+    assert fact.process(["off"]) is False and fact.process([]) is False
+
+
 def test_migration_state():
     fact = MigrationState()
     assert fact.process(["ok", "0002 (head)", "@@heads", "0002 (head)"]) == {
@@ -120,8 +136,14 @@ def test_release_facts_parsing():
 
 def test_prune_plan_keeps_the_newest_and_the_current():
     releases = [{"release": f"r{i}", "created": f"2026-0{i}"} for i in range(1, 7)]
-    assert [r["release"] for r in prune_plan(releases, "r6", 5)] == ["r1"]
-    assert [r["release"] for r in prune_plan(releases, "r1", 2)] == ["r2", "r3", "r4"]
+    assert [r["release"] for r, _ in prune_plan(releases, "r6", 5)] == ["r1"]
+    assert [r["release"] for r, _ in prune_plan(releases, "r1", 2)] == ["r2", "r3", "r4"]
+
+
+def test_prune_plan_keeps_an_image_a_kept_release_shares():
+    releases = [{"release": "r1", "created": "1", "images": {"api": "p-api:a1", "web": "p-web:w1"}},
+                {"release": "r2", "created": "2", "images": {"api": "p-api:a2", "web": "p-web:w1"}}]
+    assert prune_plan(releases, "r2", 1) == [(releases[0], ["p-api:a1"])]  # web's image is r2's too
 
 
 def test_lock_command_takes_refuses_and_breaks(tmp_path):
@@ -200,14 +222,14 @@ def test_images_to_build_and_to_pull():
 
     config = {"name": "srq-hpn", "services": {"api": {"build": {}}, "worker": {"build": {}},
                                               "db": {"image": "postgres:16"}, "caddy": {"image": "caddy:2"}}}
-    own, pulled = wanted_images(config, ["api", "worker"], "r1")
+    own, pulled = wanted_images(config, ["api", "worker"], {"api": "r1", "worker": "r1"})
     assert own == {"api": "srq-hpn-api:r1", "worker": "srq-hpn-worker:r1"}
     assert pulled == ["caddy:2", "postgres:16"]
     labels = ImageLabels().process(["id srq-hpn-api:r1 sha256:1", "id srq-hpn-worker:r1 sha256:2",
                                     "id postgres:16 sha256:3", "missing caddy:2",
                                     "label sha256:1 d1", "label sha256:2 old", "label sha256:3 <no value>"])
     assert labels == {"srq-hpn-api:r1": "d1", "srq-hpn-worker:r1": "old", "postgres:16": "", "caddy:2": None}
-    assert builds_of(labels, own, pulled, "d1") == (["worker"], ["caddy:2"])
+    assert builds_of(labels, own, pulled, {"api": "d1", "worker": "d1"}) == (["worker"], ["caddy:2"])
 
 
 def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_schema():

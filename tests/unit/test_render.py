@@ -75,8 +75,9 @@ def test_caddyfile_routes_api_and_web_with_security_headers_and_retries(settings
     assert text.index("reverse_proxy api:8000 {") > api
     assert text.index("reverse_proxy web:3000 {") > text.index("handle {")
     assert text.count("lb_try_duration 10s") == 2 and text.count("lb_try_interval 100ms") == 2
-    for header in ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+    for header in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
         assert header in text
+    assert '\t\tStrict-Transport-Security "max-age=31536000; includeSubDomains"\n' in text  # a public CA's certificate
     assert "tls internal" not in text
     assert "email ops@example.com" in text
 
@@ -84,6 +85,11 @@ def test_caddyfile_routes_api_and_web_with_security_headers_and_retries(settings
 def test_caddyfile_internal_tls_and_acme_ca(settings):
     text = render.caddyfile(replace(settings, caddy_tls="internal", caddy_acme_email="", caddy_acme_ca=""))
     assert "\ttls internal\n" in text
+    # No HSTS with Caddy's own CA: a browser would pin the domain (and, with includeSubDomains,
+    # every subdomain) to HTTPS with a certificate it cannot verify, and allow no click-through.
+    assert "Strict-Transport-Security" not in text
+    for header in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "-Server"):
+        assert header in text
     assert not text.split("\n", 1)[1].lstrip().startswith("{\n")  # no empty global block
     staged = render.caddyfile(replace(settings, caddy_acme_ca="https://acme-staging-v02.api.letsencrypt.org/directory"))
     assert "acme_ca https://acme-staging-v02.api.letsencrypt.org/directory" in staged
