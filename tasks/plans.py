@@ -22,6 +22,8 @@ def make(deployment: Deployment, sources: EnvSources) -> Plan:
         plan = resolve.resolve(deployment, sources)
     except resolve.PlanError as error:
         raise PreflightError(str(error)) from None
+    if deployment.upload is None and plan.env is not None:  # an upload's are said by the preflight
+        host.log(EnvSources.origins(plan.env))
     for line in plan.steps():
         host.log(f"Plan: {line}")
     return plan

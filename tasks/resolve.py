@@ -62,8 +62,11 @@ def release_of(deployment: Deployment) -> Release | None:
         checksums = dict(reversed(line.split("  ", 1)) for line in upload.manifest.splitlines() if "  " in line)
         return Release(upload.revision, upload.manifest_sha, "upload", upload.commit, tuple(names), files,
                        upload.migrations, heads, why, build_ids(documents, checksums))
+    state = host.get_fact(facts.GitCheckout, repo=settings.app_git_repo, branch=settings.app_git_branch,
+                          app_dir=settings.paths.app_dir, ssh_command=git_ssh(settings))
+    current = state["remote"] and state["head"] == state["remote"] and not state["dirty"]
     found = host.get_fact(facts.GitRelease, repo=settings.app_git_repo, branch=settings.app_git_branch,
-                          ssh_command=git_ssh(settings))
+                          ssh_command=git_ssh(settings), checkout=settings.paths.app_dir if current else "")
     if not found["ok"] or not found["commit"]:
         return None
     names = appspec.compose_file_names(list(found["paths"]))

@@ -162,21 +162,27 @@ class GitRelease(FactBase):
          "files": {"compose.yml": "...", "apps/api/alembic/versions/0001_x.py": "..."}}
 
     ``{"ok": False, "error": [...]}`` when the branch cannot be read (git is not installed
-    yet, the deploy key or the git server's key is not on the server yet, ...).
+    yet, the deploy key or the git server's key is not on the server yet, ...). Given
+    ``checkout`` (the app directory, when its clean checkout is the branch's newest commit
+    already), that checkout's HEAD is read instead of a clone.
     """
 
     @staticmethod
     def default():
         return {"ok": False, "error": ["git is not installed on the server yet"]}
 
-    def command(self, repo, branch, ssh_command=""):
+    def command(self, repo, branch, ssh_command="", checkout=""):
         env = f"GIT_SSH_COMMAND={shlex.quote(ssh_command)} " if ssh_command else ""
         wanted = " ".join(shlex.quote(name) for name in layout.CONTRACT_FILES)
+        # The checkout itself when it is that commit already (read, never changed); else a clone.
+        fetch = (f"rm -rf \"$tmp/r\"; ln -s {shlex.quote(checkout.rstrip('/') + '/.git')} \"$tmp/r\"" if checkout else
+                 f"if ! {env}git clone --quiet --bare --depth 1 --single-branch --branch {shlex.quote(branch)} -- "
+                 f"{shlex.quote(repo)} \"$tmp/r\" 2>\"$tmp/err\" </dev/null; then echo error; tail -n 5 \"$tmp/err\"; "
+                 "exit 0; fi")
         return (
             "command -v git >/dev/null || { echo error; echo 'git is not installed on the server yet'; exit 0; }; "
             "tmp=$(mktemp -d) && trap 'rm -rf \"$tmp\"' EXIT && "
-            f"if ! {env}git clone --quiet --bare --depth 1 --single-branch --branch {shlex.quote(branch)} -- "
-            f"{shlex.quote(repo)} \"$tmp/r\" 2>\"$tmp/err\" </dev/null; then echo error; tail -n 5 \"$tmp/err\"; exit 0; fi; "
+            f"{fetch}; "
             "echo ok; echo \"commit $(git -C \"$tmp/r\" rev-parse HEAD)\"; "
             "git -C \"$tmp/r\" ls-tree -r HEAD | awk -F '\\t' '{split($1, a, \" \"); print a[3] \" \" $2}' > \"$tmp/tree\"; "
             "sed 's/^/path /' \"$tmp/tree\"; cut -d' ' -f2- \"$tmp/tree\" > \"$tmp/paths\"; "

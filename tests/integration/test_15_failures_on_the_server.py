@@ -4,7 +4,8 @@ cannot import, a compose file Compose rejects, a variable nothing provides, a bu
 that fails, and (last: it replaces the database container) a database healthcheck
 that never passes. Every one stops the deploy with the failing command's own words
 and a hint, never a traceback of the deploy itself; the lock is released and the
-audit log says what failed."""
+audit log says what failed (what the plan finds stops the deploy before it changes
+anything: no lock, no audit line)."""
 
 import pytest
 
@@ -34,7 +35,8 @@ def test_a_migration_that_fails_to_import(variant_deployed, variant_server, vari
     run = failed_deploy(variant_server, {**variant_settings, "srq_hpn_app_local_path": str(broken_app)},
                         env=VARIANT_ENV)
     assert "ModuleNotFoundError: No module named 'not_a_module_of_this_app'" in run.output
-    assert "hint: the release's image must run alembic" in run.output
+    assert "hint: the lines above are alembic's; nothing was restarted and the running version keeps serving" \
+        in run.output
     still_serving(variant_server, variant_ca)
     assert_failure_recorded(variant_server, "migration")
 
@@ -42,13 +44,17 @@ def test_a_migration_that_fails_to_import(variant_deployed, variant_server, vari
 def test_a_compose_file_compose_rejects(variant_deployed, variant_server, variant_settings, variant_ca, broken_app):
     compose = broken_app / "compose.yaml"
     compose.write_text(compose.read_text().replace("  worker:\n", "  worker:\n    buildd: apps/api\n"))
+    audit_before = audit_log(variant_server)
     run = failed_deploy(variant_server, {**variant_settings, "srq_hpn_app_local_path": str(broken_app)},
                         env=VARIANT_ENV)
-    assert "docker compose cannot read the app's compose file; its own words:" in run.output
+    # Found by the plan, before anything changed: Compose read the release's files beside the live ones.
+    assert ("docker compose cannot read the app's compose file on 127.0.0.1 (nothing on the server was changed); "
+            "its own words:") in run.output
     assert "buildd" in run.output.split("its own words:", 1)[1]
-    assert "hint: run the same on the server to see it" in run.output
+    assert "run the same on the server to see it" in run.output
+    assert "Starting operation" not in run.output
     still_serving(variant_server, variant_ca)
-    assert_failure_recorded(variant_server, "compose layer")
+    assert audit_log(variant_server) == audit_before and lock_is_free(variant_server)
 
 
 def test_a_variable_nothing_provides(variant_deployed, variant_server, variant_settings, variant_ca, broken_app):
