@@ -66,7 +66,7 @@ def status_block(command: str) -> str:
     so a failure is data that an operation can explain, not a fact that cannot load)."""
     return (
         'err=$(mktemp); trap \'rm -f "$err"\' EXIT; '
-        f'if out=$({command} 2>"$err"); then echo ok; printf "%s\\n" "$out"; '
+        f'if out=$({{ {command}; }} 2>"$err"); then echo ok; printf "%s\\n" "$out"; '
         'else echo error; cat "$err"; printf "%s\\n" "$out" | tail -n 20; fi'
     )
 

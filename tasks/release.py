@@ -77,7 +77,7 @@ def finish(run_: Run, deployment: Deployment):
     settings = deployment.settings
     plan = run_.plan
     words = ([f"release {plan.release.id or '(fetched)'} goes live"] if plan.goes_live else []) + \
-        [f"remove release {old['release']}'s images" for old in plan.pruned]
+        [f"remove release {old['release']}" for old, _images in plan.pruned]
     release_recorded(
         name="Ensure the release is recorded, and only the newest releases keep their images"
              + (f" ({'; '.join(words)})" if words else ""),

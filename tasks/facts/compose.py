@@ -109,8 +109,9 @@ def planned_command(app_dir: str, compose_files: list[str], env_file: str | None
                    f"--project-directory {shlex.quote(app_dir)} {env} {files}")
     inner = (f"{compose_cmd} config --format json && echo && echo {HASHES_MARK} && "
              f"{compose_cmd} config --hash {quote('*')}")
+    # The status block runs in a subshell: its own clean-up trap must not replace this one.
     return ('tmp=$(umask 077 && mktemp -d) && trap \'rm -rf "$tmp"\' EXIT && base64 -d | tar -xz -C "$tmp" && cd / && '
-            + status_block(inner))
+            f"( {status_block(inner)} )")
 
 
 def planned_config(app_dir: str, files: dict[str, str], compose_files: list[str], env_text: str | None) -> dict:

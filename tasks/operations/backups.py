@@ -64,7 +64,9 @@ def before_migrating(migration: Migration):
     """The commands that back the database up before a migration (for
     ``tasks.operations.database.migrated``), labelled after its revisions."""
     label = migration.label
-    host.log(f"Backing up the database before it migrates ({label})")
+    before = ", ".join(migration.current) if migration.current is not None else "its revision"
+    after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
+    host.log(f"Backing up the database before migrating {before} -> {after} ({label})")
     yield StringCommand(
         program("srq-hpn-backup", "--label", label, "--offsite-best-effort")
         + f" || {{ echo {quote(BACKUP_FAILED_HINT)} >&2; exit 1; }}"

@@ -131,7 +131,11 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
     if migration is None or not migration.pending:
         host.noop(f"the schema is at the release's newest migration ({', '.join(plan.migration_after) or 'none'})")
         return
-    host.log(migration.words()[0].upper() + migration.words()[1:])
+    if not migration.has_data:
+        host.log("Migrating an empty database (nothing to back up first)")
+    else:
+        host.log(f"Migrating {', '.join(migration.current) if migration.current is not None else 'the database'} -> "
+                 f"{', '.join(migration.heads) if migration.heads is not None else 'the release's heads'}")
     if migration.has_data and before_migrating is not None:
         yield from before_migrating(migration)
     yield StringCommand(

@@ -3,6 +3,7 @@ with a driver-specific URL, a plain and a secret variable the api cannot start
 without, a worker, a web build argument, a file-mounted Caddyfile, no db init
 script, and ports left over from development. Fresh deploy, second run, update."""
 
+import json
 import psycopg
 
 from tests.integration.conftest import VARIANT_ENV, VARIANT_SECRET
@@ -95,4 +96,5 @@ def test_an_update_replaces_the_app_and_leaves_db_and_caddy_alone(variant_deploy
     _, current = variant_server.exec("cat /var/lib/srq-hpn/releases/current")
     assert current.strip() == release
     _, image = variant_server.exec("docker inspect --format '{{.Config.Image}}' srq-hpn-api")
-    assert image.strip() == f"srq-hpn-api:{release}"
+    _, record = variant_server.exec(f"cat /var/lib/srq-hpn/releases/{release}.json")
+    assert image.strip() == json.loads(record)["images"]["api"]  # tagged by its build context's files

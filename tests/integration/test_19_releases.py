@@ -28,6 +28,12 @@ def original_image(deployed, server):
     return api_image(server)
 
 
+@pytest.fixture(scope="module")
+def original_release(deployed, server):
+    _, current = server.exec("cat /var/lib/srq-hpn/releases/current")
+    return current.strip()
+
+
 def test_an_update_drops_no_request(deployed, server, testbed, caddy_ca, original_image, tmp_path):
     app = with_version_endpoint(tmp_path, 2)
     before = start_times(server)
@@ -63,7 +69,8 @@ def test_a_version_that_never_gets_healthy_never_replaces_the_running_one(deploy
     assert audit_log(server)[-1]["result"].startswith("failed: ")
 
 
-def test_rollback_to_the_previous_release_drops_no_request(deployed, server, testbed, caddy_ca, original_image):
+def test_rollback_to_the_previous_release_drops_no_request(deployed, server, testbed, caddy_ca, original_image,
+                                                          original_release):
     with RequestLoop(server, caddy_ca, PATHS) as loop:
         run = harness.run_pyinfra(server.inventory(**testbed.settings()), "rollback.py", "-y")
     assert run.returncode == 0, run.describe()
@@ -72,11 +79,12 @@ def test_rollback_to_the_previous_release_drops_no_request(deployed, server, tes
     assert api_image(server) == original_image
     assert harness.https_get(server, "/api/version", caddy_ca).status == 404  # the original has no such endpoint
     last = audit_log(server)[-1]
-    assert (last["action"], last["result"], last["release"]) == ("rollback", "ok", original_image.split(":")[1])
+    assert (last["action"], last["result"], last["release"]) == ("rollback", "ok", original_release)
 
     # The shared server runs the sample's release again: a deploy of the sample only ships
     # its files back (the failed version's were left in the checkout), and restarts nothing.
     before = start_times(server)
     changed = deploy(server, testbed.settings()).changed_operations()
-    assert changed == [f"Ship the app's repository | Ensure /opt/srq-hpn holds the files of {harness.SAMPLE_APP}"]
+    assert changed == [f"Ship the app's repository | Ensure /opt/srq-hpn holds the files of {harness.SAMPLE_APP} "
+                       f"(release {original_release})"]
     assert start_times(server) == before
