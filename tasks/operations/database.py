@@ -134,8 +134,9 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
     if not migration.has_data:
         host.log("Migrating an empty database (nothing to back up first)")
     else:
-        host.log(f"Migrating {', '.join(migration.current) if migration.current is not None else 'the database'} -> "
-                 f"{', '.join(migration.heads) if migration.heads is not None else 'the release's heads'}")
+        before = ", ".join(migration.current) if migration.current is not None else "the database"
+        after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
+        host.log(f"Migrating {before} -> {after}")
     if migration.has_data and before_migrating is not None:
         yield from before_migrating(migration)
     yield StringCommand(
