@@ -158,13 +158,22 @@ rollback_restore_backup = False
 
 # --- Caddy -------------------------------------------------------------------
 
-# TLS: "letsencrypt" (public ACME certificates; DNS must point at the server)
-# or "internal" (Caddy's own CA, for staging and tests).
+# TLS: "letsencrypt" (certificates from an ACME server: Let's Encrypt, or the one
+# caddy_acme_ca names; DNS must point at the server) or "internal" (Caddy's own CA,
+# for staging and tests).
 caddy_tls = "letsencrypt"
 
-# Optional ACME account email and ACME directory URL (e.g. Let's Encrypt staging).
+# Optional ACME account email and ACME directory URL (e.g. Let's Encrypt staging, or
+# an ACME server of your own).
 caddy_acme_email = ""
 caddy_acme_ca = ""
+
+# A private ACME server (a company's own CA, with caddy_acme_ca): local path (relative
+# to this repository, or absolute) of a PEM file with its root certificate(s). The
+# deploy installs it on the server; Caddy trusts it for the ACME server's HTTPS
+# (acme_ca_root), and the deploy's checks and the checklist verify the site's
+# certificate against it. Empty: the public CAs.
+caddy_acme_ca_root = ""
 
 # --- Checklist and monitoring --------------------------------------------------
 

@@ -74,6 +74,7 @@ def server_values(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP
     return {
         "CADDY_TLS": settings.caddy_tls,
         "CADDY_ROOT_CA": layout.CADDY_ROOT_CA,
+        "ACME_CA_ROOT": paths.acme_ca_root if settings.caddy_acme_ca_root else "",
         "CERT_WARN_DAYS": CERT_WARN_DAYS,
         "CERT_FAIL_DAYS": CERT_FAIL_DAYS,
         "DISK_WARN_PERCENT": DISK_WARN_PERCENT,

@@ -145,10 +145,12 @@ def build_layer(
     db_on_localhost: bool,
     release: str,
     tags: dict[str, str],
+    acme_ca_root: str = "",
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
-    labelled with the digest of its build settings and the release that built it."""
+    labelled with the digest of its build settings and the release that built it;
+    ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -181,6 +183,9 @@ def build_layer(
         if name == layout.CADDY and caddyfile_template:
             source = f"{caddy_dir}/Caddyfile" if caddy.is_file else caddy_dir
             entry["volumes"] = [{"type": "bind", "source": source, "target": caddy.target, "read_only": True}]
+            if acme_ca_root:
+                entry["volumes"].append({"type": "bind", "source": acme_ca_root, "target": layout.CADDY_ACME_CA_ROOT,
+                                         "read_only": True})
         if entry:
             layer[name] = entry
     return Layer({"services": layer}, corrections, caddy, built)

@@ -68,6 +68,8 @@ SYSTEMD_DIR = "/etc/systemd/system"
 # Inside the containers.
 CADDY_CONFIG_DIR = "/etc/caddy"
 CADDY_ROOT_CA = "/data/caddy/pki/authorities/local/root.crt"
+# A private ACME server's root certificate(s) (caddy_acme_ca_root), where Caddy reads them.
+CADDY_ACME_CA_ROOT = "/etc/srq-hpn/acme-ca-root.pem"
 PGDATA_PREFIX = "/var/lib/postgresql"
 
 # Labels the deploy puts on what it builds.
@@ -138,6 +140,11 @@ class Paths:
     @property
     def caddyfile(self) -> str:
         return f"{self.caddy_dir}/Caddyfile"
+
+    @property
+    def acme_ca_root(self) -> str:
+        """A private ACME server's root certificate(s), mounted into Caddy (caddy_acme_ca_root)."""
+        return f"{self.caddy_dir}/acme-ca-root.pem"
 
     @property
     def incoming(self) -> str:

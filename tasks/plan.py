@@ -209,6 +209,9 @@ class Plan:
     rollout: Rollout = field(default_factory=Rollout)
     reload_caddy: bool = False
     caddyfile_changes: bool = False
+    # Why Caddy reloads in place (when it is not recreated anyway): its Caddyfile changed,
+    # the ACME server's root changed, it has no certificate for the domain yet.
+    caddy_reasons: list[str] = field(default_factory=list)
     rotated: list[str] = field(default_factory=list)  # passwords this run changes
     record_release: bool = False  # a new release record
     goes_live: bool = False  # the release becomes the current one
@@ -224,6 +227,10 @@ class Plan:
 
     def container(self, service: str) -> str:
         return self.containers_named.get(service) or layout.CONTAINERS.get(service, f"{self.project}-{service}-1")
+
+    @property
+    def caddy_words(self) -> str:
+        return "; ".join(self.caddy_reasons) or "its Caddyfile changed"
 
     @property
     def migrates(self) -> bool:
@@ -259,7 +266,7 @@ class Plan:
         if self.rollout.services:
             lines.append(self.rollout.words())
         if self.reload_caddy:
-            lines.append("reload Caddy in place (its Caddyfile changed)")
+            lines.append(f"reload Caddy in place ({self.caddy_words})")
         if self.maintenance_page_on:
             lines.append("turn off the maintenance page a restore left on")
         if self.goes_live:

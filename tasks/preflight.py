@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gevent
-from pyinfra import context, host
+from pyinfra import context, host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
-from tasks import appspec, facts, layout, snapshot
+from tasks import acme, appspec, facts, layout, snapshot
 from tasks.backup_settings import restore_problems
 from tasks.remote import RemoteError, run
 from tasks.render import parse_env_file
@@ -170,7 +170,22 @@ def check(ship: bool = True) -> Deployment:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
     if upload is not None:
         host.log(EnvSources.origins(variables))
+    for line in dns_warning(settings):
+        host.log_styled(line, fg="yellow", log_func=logger.warning)
     return Deployment(settings=settings, upload=upload, on_server=on_server)
+
+
+def dns_warning(settings: Settings) -> list[str]:
+    """A warning (never a refusal) when Caddy is to get a certificate from an ACME server and
+    the domain does not resolve to an address of the server, asked from the server: a first
+    deploy before DNS points here. Nothing once Caddy serves a certificate for the domain,
+    nor for the names never in public DNS (.test, ...)."""
+    if not settings.acme or acme.reserved(settings.domain):
+        return []
+    if host.get_fact(facts.ServedCertificate, domain=settings.domain).get("served"):
+        return []
+    found = host.get_fact(facts.DomainAddresses, domain=settings.domain)
+    return acme.dns_warning(settings.domain, found["resolved"], found["server"], settings.caddy_acme_ca)
 
 
 class _BeforeConnecting(BaseStateCallback):

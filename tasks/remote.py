@@ -13,6 +13,7 @@ import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, FunctionCommand, StringCommand
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 
 from tasks import snapshot
@@ -108,12 +109,41 @@ def read_private_file(path: str) -> str:
     return ask_quietly(PrivateFile, path=path)
 
 
-def fail(message: str):
-    """Yield a command that fails the operation, after logging why in red, line by line."""
+def fail(message: str, last_words: str = ""):
+    """Yield a command that fails the operation, after logging why in red, line by line.
+    The run then ends with ``last_words`` (default: the message's first line) instead of
+    pyinfra's "No hosts remaining!": the failure is explained."""
     for line in message.splitlines():
         host.log_styled(line, fg="red", log_func=logger.error)
 
-    def failed(state, host):  # noqa: ARG001 - pyinfra passes both
+    def failed(state, host):  # pyinfra passes both
+        explained(state, host, last_words or message.strip().splitlines()[0])
         return False
 
     yield FunctionCommand(failed, (), {})
+
+
+_last_words: dict[str, str] = {}
+
+
+def explained(state, target, words: str) -> None:
+    """The failure of ``target`` is explained: when every host has failed so, the run ends
+    with each one's last words rather than pyinfra's "No hosts remaining!"."""
+    _last_words[target.name] = words
+    if getattr(state, "_srq_hpn_explained", False):
+        return
+    state._srq_hpn_explained = True
+    fail_hosts = state.fail_hosts
+
+    def fail_hosts_explained(hosts_to_fail, activated_count=None):
+        try:
+            return fail_hosts(hosts_to_fail, activated_count)
+        except PyinfraError as error:
+            words = {name: _last_words.get(name) for name in sorted(h.name for h in state.failed_hosts)}
+            if str(error) != "No hosts remaining!" or not all(words.values()):
+                raise
+            from tasks.refusal import StoppedExplained  # under the CLI only
+
+            raise StoppedExplained(words) from None
+
+    state.fail_hosts = fail_hosts_explained

@@ -74,6 +74,8 @@ def caddyfile(settings: Settings) -> str:
         global_options.append(f"email {settings.caddy_acme_email}")
     if settings.caddy_acme_ca:
         global_options.append(f"acme_ca {settings.caddy_acme_ca}")
+    if settings.caddy_acme_ca_root:
+        global_options.append(f"acme_ca_root {layout.CADDY_ACME_CA_ROOT}")
     return render_template(
         "caddy/Caddyfile.j2",
         global_options=global_options,

@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import Sha256File
 
-from tasks import appspec, deploy_layer, facts, layout, render
+from tasks import acme, appspec, deploy_layer, facts, layout, render
 from tasks.digest import sha256
 from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
@@ -112,12 +112,30 @@ def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
     if host.get_fact(facts.ComposeVersion) is None:
         _without_docker(plan, documents, "Docker is not installed yet")
         return plan
+    plan.caddy_reasons = _caddy_reasons(plan, settings)
     containers = _compose(plan, settings, deployment)
     _images(plan, containers)
     _database(plan, settings, containers)
     _releases(plan, settings)
     plan.maintenance_page_on = bool(host.get_fact(facts.MaintenancePage))
     return plan
+
+
+def _caddy_reasons(plan: Plan, settings: Settings) -> list[str]:
+    """Why a running Caddy reloads in place: its Caddyfile changed; the private ACME server's
+    root certificate changed (Caddy reads it when its configuration loads); it has no
+    certificate for the domain (its last attempt failed, and it waits before the next one:
+    asked again now, so that a deploy after the cause is fixed converges at once)."""
+    reasons = ["its Caddyfile changed"] if plan.caddyfile_changes else []
+    if settings.caddyfile != "template":
+        return reasons
+    wanted = sha256(settings.acme_ca_root_pem()) if settings.caddy_acme_ca_root else None
+    if host.get_fact(Sha256File, path=settings.paths.acme_ca_root) != wanted:
+        reasons.append("the ACME server's root certificate changed")
+    if settings.acme and not host.get_fact(facts.ServedCertificate, domain=settings.domain).get("served"):
+        reasons.append(f"it has no certificate for {settings.domain}: it asks "
+                       f"{acme.server_name(settings.caddy_acme_ca)} again now")
+    return reasons
 
 
 def _first_fetch(settings: Settings) -> Plan:
@@ -169,7 +187,8 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
         layer = deploy_layer.build_layer(
             config, app_dir=paths.app_dir, caddy_dir=paths.caddy_dir,
             caddyfile_template=settings.caddyfile == "template",
-            db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids)
+            db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids,
+            acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "")
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
@@ -208,7 +227,7 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
     plan.db_start = stale.get(layout.DB)
     plan.db_healthy = containers.get(layout.DB, {}).get("health") == "healthy"
     plan.rollout, plan.reload_caddy = rollout_of({s: w for s, w in stale.items() if s != layout.DB}, containers,
-                                                 plan.caddyfile_changes)
+                                                 bool(plan.caddy_reasons))
     return containers
 
 
@@ -264,7 +283,8 @@ def _images(plan: Plan, containers: dict) -> None:
     rebuilt = {service: "its image is built again" for service in plan.build
                if service not in plan.rollout.why and containers.get(service, {}).get("state") == "running"}
     if rebuilt:
-        plan.rollout, plan.reload_caddy = rollout_of({**plan.rollout.why, **rebuilt}, containers, plan.caddyfile_changes)
+        plan.rollout, plan.reload_caddy = rollout_of({**plan.rollout.why, **rebuilt}, containers,
+                                                     bool(plan.caddy_reasons))
 
 
 def _database(plan: Plan, settings: Settings, containers: dict) -> None:

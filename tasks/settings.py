@@ -86,6 +86,7 @@ class Settings:
     caddy_tls: str
     caddy_acme_email: str
     caddy_acme_ca: str
+    caddy_acme_ca_root: str
     docker_install_method: str
     docker_official_repo_url: str
     docker_log_max_size: str
@@ -139,6 +140,15 @@ class Settings:
 
     def local_source_path(self) -> Path:
         return local_path(self.app_local_path)
+
+    def acme_ca_root_pem(self) -> str:
+        """The private ACME server's root certificate(s), from ``caddy_acme_ca_root`` ("" when unset)."""
+        return local_path(self.caddy_acme_ca_root).read_text() if self.caddy_acme_ca_root else ""
+
+    @property
+    def acme(self) -> bool:
+        """Whether Caddy gets its certificate from an ACME server (not its own CA)."""
+        return self.caddy_tls != "internal"
 
 
 def local_path(value: str) -> Path:

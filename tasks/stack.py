@@ -7,6 +7,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from tasks import layout
+from tasks.acme import Context
 from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers
 from tasks.plan import Plan
 from tasks.settings import Settings
@@ -23,7 +24,7 @@ def start_and_verify(settings: Settings, plan: Plan):
 def brought_up(settings: Settings, plan: Plan):
     words = [plan.rollout.words()] if plan.rollout.services else []
     if plan.reload_caddy:
-        words.append("reload Caddy: its Caddyfile changed")
+        words.append(f"reload Caddy: {plan.caddy_words}")
     rolled_out(
         name="Ensure every service runs the release (api and web swapped without downtime)"
              + (f": {'; '.join(words)}" if words else ""),
@@ -33,12 +34,16 @@ def brought_up(settings: Settings, plan: Plan):
 
 
 def checked_through_caddy(settings: Settings, plan: Plan | None = None):
-    """The stack's checks through Caddy, on the server (unless ``srq_hpn_verify`` is off)."""
+    """The stack's checks through Caddy, on the server (unless ``srq_hpn_verify`` is off);
+    with an ACME server, a certificate Caddy could not get is explained as soon as it says so."""
     if settings.verify:
         stack_answers(
             name=f"Ensure https://{settings.domain}/ and /api/* answer through Caddy",
             domain=settings.domain,
             tls_internal=settings.caddy_tls == "internal",
             timeout=settings.verify_timeout,
-            caddy=plan.container(layout.CADDY) if plan and plan.known else None,
+            plan=plan,
+            ca_file=settings.paths.acme_ca_root if settings.caddy_acme_ca_root else None,
+            acme=Context(settings.domain, directory=settings.caddy_acme_ca, email=settings.caddy_acme_email)
+            if settings.acme else None,
         )

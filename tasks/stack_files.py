@@ -32,12 +32,23 @@ def install(settings: Settings, plan: Plan, sources: EnvSources):
     )
     if settings.caddyfile == "template":
         files.directory(name=f"Ensure {paths.caddy_dir} exists", path=paths.caddy_dir, mode="755")
+        acme_ca_root(settings)
         file_in_place(
             name=f"Ensure {paths.caddyfile} routes /api/* to api and the rest to web",
             path=paths.caddyfile,
             content=render.caddyfile(settings),
         )
     layer(settings, plan)
+
+
+def acme_ca_root(settings: Settings):
+    """A private ACME server's root certificate(s), which Caddy and the checks trust (caddy_acme_ca_root)."""
+    path = settings.paths.acme_ca_root
+    if settings.caddy_acme_ca_root:
+        file_in_place(name=f"Ensure {path} holds the ACME server's root certificate(s) ({settings.caddy_acme_ca_root})",
+                      path=path, content=settings.acme_ca_root_pem())
+    else:
+        files.file(name=f"Ensure no private ACME server's root is left in {path}", path=path, present=False)
 
 
 def layer(settings: Settings, plan: Plan):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import ssl
 from pathlib import Path
 
 from tasks.backup_settings import check_backups, check_recovery
@@ -252,7 +253,7 @@ def check_app(merged: dict) -> list[str]:
 def check_caddy(merged: dict) -> list[str]:
     problems = one_of(merged, "caddy_tls", TLS_MODES)
     if merged["srq_hpn_caddyfile"] == "repository":
-        for key in ("caddy_acme_email", "caddy_acme_ca"):
+        for key in ("caddy_acme_email", "caddy_acme_ca", "caddy_acme_ca_root"):
             if merged[key]:
                 problems.append(f"{key} only applies to the deploy's Caddyfile (srq_hpn_caddyfile = 'template'); "
                                 "with the repository's own Caddyfile, set it there (Caddy's global options)")
@@ -262,7 +263,32 @@ def check_caddy(merged: dict) -> list[str]:
     if merged["caddy_acme_ca"] and not HTTPS_URL_RE.fullmatch(merged["caddy_acme_ca"]):
         problems.append("caddy_acme_ca must be an https:// URL (the ACME directory), with letters, digits and "
                         f". _ ~ % / + - only; got {merged['caddy_acme_ca']!r}")
+    if merged["caddy_acme_ca_root"]:
+        problems += check_acme_ca_root(merged)
     return problems
+
+
+def check_acme_ca_root(merged: dict) -> list[str]:
+    """The private ACME server's root certificate(s): a readable PEM file of certificates
+    only (a private key never leaves this machine by mistake), for an ACME server of one's own."""
+    value = merged["caddy_acme_ca_root"]
+    if merged["caddy_tls"] != "letsencrypt" or not merged["caddy_acme_ca"]:
+        return ["caddy_acme_ca_root is the root of a private ACME server: it needs caddy_tls = 'letsencrypt' and "
+                "caddy_acme_ca (that server's directory URL)"]
+    path = local_path(value)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        return [f"caddy_acme_ca_root {str(path)!r} is not a readable text file ({type(error).__name__})"]
+    if "PRIVATE KEY" in text:
+        return [f"caddy_acme_ca_root {str(path)!r} holds a private key: give the root certificate(s) only"]
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return [f"caddy_acme_ca_root {str(path)!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError) as error:
+        return [f"caddy_acme_ca_root {str(path)!r} holds a certificate that cannot be read: {error}"]
+    return []
 
 
 def check_docker(merged: dict) -> list[str]:

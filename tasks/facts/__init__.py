@@ -12,6 +12,7 @@ Ask them ad hoc by these short names, e.g.::
     pyinfra inventory.py fact tasks.facts.LastDrill
 """
 
+from tasks.facts.acme import CaddyAcmeLog, DomainAddresses, ServedCertificate
 from tasks.facts.backups import Backups, CalendarCheck, LastDrill, OffsitePassword
 from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
@@ -26,6 +27,7 @@ from tasks.facts.source import (
     UploadedSource,
 )
 from tasks.facts.stack import (
+    AppWithoutTls,
     ComposeVersion,
     ContainerLogs,
     ContainerVolumes,
@@ -38,8 +40,10 @@ from tasks.facts.stack import (
 
 __all__ = [
     "AppRoleDrift",
+    "AppWithoutTls",
     "AuditLog",
     "Backups",
+    "CaddyAcmeLog",
     "CalendarCheck",
     "Checklist",
     "CheckoutHead",
@@ -48,6 +52,7 @@ __all__ = [
     "ContainerLogs",
     "ContainerVolumes",
     "DataVolumes",
+    "DomainAddresses",
     "FileStates",
     "DeployLock",
     "GitCheckout",
@@ -60,6 +65,7 @@ __all__ = [
     "Releases",
     "RepoFiles",
     "SecretsRecord",
+    "ServedCertificate",
     "StackContainers",
     "StackHealth",
     "TextFile",

@@ -149,17 +149,20 @@ class RepoFiles(FactBase):
 class StackHealth(FactBase):
     """
     Returns the answers of the stack's checks, made on the server through Caddy
-    (with Caddy's internal CA when ``tls_internal``), as
+    (with Caddy's internal CA when ``tls_internal``, or the root certificates of the file
+    ``ca_file``, a private ACME server's, instead of the system's), as
     ``{"/": {"status": 200, "body": "..."}, ..., "http-redirect": {...}}``.
     """
 
     requires_command = "curl"
     default = dict
 
-    def command(self, domain, tls_internal=False, caddy_container=None):
+    def command(self, domain, tls_internal=False, caddy_container=None, ca_file=None):
         d = shlex.quote(domain)
         lines = ['tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ca=""']
-        if tls_internal:
+        if ca_file:
+            lines.append(f"ca={shlex.quote('--cacert ' + shlex.quote(ca_file))}")
+        elif tls_internal:
             caddy = configured("CADDY_CONTAINER", layout.CONTAINERS[layout.CADDY], caddy_container, STACK_ENV)
             lines.append(
                 f"docker exec {caddy} cat {layout.CADDY_ROOT_CA} > \"$tmp/ca\" 2>/dev/null "
@@ -193,6 +196,38 @@ class StackHealth(FactBase):
                 "body": body.strip(),
             }
         return results
+
+
+class AppWithoutTls(FactBase):
+    """
+    Returns the app's own answers, asked on the server straight from its containers over
+    plain HTTP (not through Caddy, without TLS): the web's ``/``, the api's ``/api/health``
+    and ``/api/db-health``, as ``{"/": {"status": 200, "body": "..."}, ...}``. Asked live
+    only, to tell whether the app is up while HTTPS is not.
+    """
+
+    snapshot = False
+    requires_command = "docker"
+    default = dict
+
+    def command(self, api_container, web_container):
+        lines = ['tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT']
+        checks = (("/", web_container, layout.UPSTREAMS[layout.WEB]),
+                  ("/api/health", api_container, layout.UPSTREAMS[layout.API]),
+                  ("/api/db-health", api_container, layout.UPSTREAMS[layout.API]))
+        address = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        for n, (path, container, port) in enumerate(checks):
+            lines.append(
+                f"ip=$(docker inspect --format {shlex.quote(address)} {shlex.quote(container)} 2>/dev/null "
+                "| awk '{print $1}'); "
+                f"code=$(curl -sS --max-time 5 -o \"$tmp/body{n}\" -w '%{{http_code}}' \"http://$ip:{port}{path}\" "
+                f"2>\"$tmp/err{n}\"); printf 'check %s %s %s\\n' {path} \"$code\" "
+                f'"$(cat "$tmp/body{n}" "$tmp/err{n}" 2>/dev/null | head -c 300 | tr \'\\n\' \' \')"'
+            )
+        return "\n".join(lines)
+
+    def process(self, output):
+        return StackHealth().process(output)
 
 
 class ContainerVolumes(FactBase):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
+from tasks import acme as acme_words
 from tasks import facts, layout
 from tasks.commands import program, quote
 from tasks.plan import Plan
@@ -30,8 +32,10 @@ def rolled_out(paths: layout.Paths, plan: Plan):
         yield StringCommand(program("srq-hpn-rollout", *plan.rollout.arguments()))
     if plan.reload_caddy:
         caddyfile = plan.caddyfile_in_container or f"{layout.CADDY_CONFIG_DIR}/Caddyfile"
+        # --force: Caddy loads its configuration again even when the Caddyfile is the same
+        # (it then reads the ACME root again, and asks again for a certificate it has not got).
         yield StringCommand(quote("docker", "exec", plan.container(layout.CADDY), "caddy", "reload", "--config",
-                                  caddyfile, "--adapter", "caddyfile"))
+                                  caddyfile, "--adapter", "caddyfile", "--force"))
     if not plan.rollout.services and not plan.reload_caddy:
         host.noop("every service runs the release's configuration and images")
 
@@ -52,8 +56,10 @@ def maintenance_page_off(plan: Plan):
         host.noop("Caddy's maintenance page is off")
 
 
-def failed_checks(results: dict, domain: str) -> list[str]:
-    """Which stack checks failed, each with what came back (pure; unit-tested)."""
+def app_problems(results: dict, base: str) -> list[str]:
+    """Which of the app's checks failed, each with what came back (pure; unit-tested):
+    ``/`` answers 200, ``/api/health`` the api's health, ``/api/db-health`` db_ok;
+    ``base`` the URL they were asked at."""
     problems = []
 
     def answer(name):
@@ -62,50 +68,111 @@ def failed_checks(results: dict, domain: str) -> list[str]:
 
     status, body = answer("/")
     if status != 200:
-        problems.append(f"https://{domain}/ answered {status} (wanted 200): {body[:200]}")
+        problems.append(f"{base}/ answered {status} (wanted 200): {body[:200]}")
     status, body = answer("/api/health")
     if status != 200 or body.replace(" ", "") != '{"ok":true,"service":"api"}':
         problems.append(
-            f'https://{domain}/api/health answered {status} {body[:200]!r} (wanted 200 {{"ok":true,"service":"api"}})'
+            f'{base}/api/health answered {status} {body[:200]!r} (wanted 200 {{"ok":true,"service":"api"}})'
         )
     status, body = answer("/api/db-health")
     if status != 200 or '"db_ok":true' not in body.replace(" ", ""):
-        problems.append(f"https://{domain}/api/db-health answered {status} {body[:200]!r} (wanted db_ok: true)")
-    status, body = answer("http-redirect")
-    if status not in (301, 302, 307, 308) or not body.startswith(f"https://{domain}"):
-        problems.append(f"http://{domain}/ answered {status} {body!r} (wanted a redirect to https://{domain}/)")
+        problems.append(f"{base}/api/db-health answered {status} {body[:200]!r} (wanted db_ok: true)")
     return problems
 
 
+def redirect_problem(results: dict, domain: str) -> list[str]:
+    status, body = results.get("http-redirect", {"status": 0, "body": "no answer"}).values()
+    if status not in (301, 302, 307, 308) or not body.startswith(f"https://{domain}"):
+        return [f"http://{domain}/ answered {status} {body!r} (wanted a redirect to https://{domain}/)"]
+    return []
+
+
+def failed_checks(results: dict, domain: str) -> list[str]:
+    """Which stack checks failed, each with what came back (pure; unit-tested)."""
+    return app_problems(results, f"https://{domain}") + redirect_problem(results, domain)
+
+
+def without_certificate(results: dict, domain: str) -> bool:
+    """Whether the checks say Caddy runs (HTTP redirects) but answers no HTTPS at all: what it
+    does while it has no certificate for the domain (pure; unit-tested)."""
+    return not redirect_problem(results, domain) and all(
+        results.get(path, {"status": 0})["status"] == 0 for path in ("/", "/api/health", "/api/db-health"))
+
+
+def app_up_words(results: dict, upstreams: dict) -> str:
+    """The app's answers without TLS, in words (they all passed)."""
+    return (f"checked on this server without TLS, {upstreams.get(layout.WEB, layout.WEB)} answers / with "
+            f"{results['/']['status']}, {upstreams.get(layout.API, layout.API)} answers /api/health and "
+            "/api/db-health (db_ok: true)")
+
+
 @operation()
-def stack_answers(domain: str, tls_internal: bool, timeout: int, caddy: str | None = None, poll: float = 0.25):
+def stack_answers(domain: str, tls_internal: bool, timeout: int, plan: Plan | None = None, poll: float = 0.25,
+                  ca_file: str | None = None, acme: acme_words.Context | None = None):
     """
     Ensure the stack answers through Caddy, on the server itself.
 
     + domain: the site's host name (requests go to 127.0.0.1 with this name)
     + tls_internal: verify TLS against Caddy's internal CA instead of the system's
     + timeout: seconds to keep trying before failing with each failed check
-    + caddy: Caddy's container (default: the one the server's stack.env names)
+    + plan: this run's plan (tasks.plan.Plan): the stack's containers (default: the ones
+      the server's stack.env names)
+    + ca_file: verify TLS against the root certificates in this file on the server (a
+      private ACME server's) instead of the system's
+    + acme: the ACME server Caddy gets the certificate from (``tasks.acme.Context``): when
+      Caddy reports that it could not get one while the app answers without TLS, the deploy
+      stops at once, saying why and what to do
 
     Changes nothing; fails the deploy naming every check that failed and what came back.
     """
     if not executing():
         host.noop("the stack is checked when the deploy runs")
         return
-    started = time.monotonic()
+    started, said = time.monotonic(), -1
+    known = plan is not None and plan.known  # on a first deploy, completed during the run
+    caddy = plan.container(layout.CADDY) if known else None
+    caddy_container = caddy or layout.CONTAINERS[layout.CADDY]
+    upstreams = {service: plan.container(service) if known else layout.CONTAINERS[service]
+                 for service in layout.UPSTREAMS}
     while True:
-        results = host.get_fact(facts.StackHealth, domain=domain, tls_internal=tls_internal, caddy_container=caddy)
+        results = host.get_fact(facts.StackHealth, domain=domain, tls_internal=tls_internal, caddy_container=caddy,
+                                ca_file=ca_file)
         problems = failed_checks(results, domain)
         elapsed = time.monotonic() - started
         if not problems:
             host.noop(f"https://{domain}/ answers: /, /api/health, /api/db-health and HTTP redirect")
             return
+        attempt = None
+        if acme is not None and without_certificate(results, domain):
+            attempt = acme_words.last_attempt(
+                host.get_fact(facts.CaddyAcmeLog, container=caddy_container, domain=domain), domain)
+        if attempt is not None and attempt.state == acme_words.FAILED:
+            inside = host.get_fact(facts.AppWithoutTls, api_container=upstreams[layout.API],
+                                   web_container=upstreams[layout.WEB])
+            if not app_problems(inside, "http://"):
+                yield from no_certificate(attempt, acme, caddy_container, app_up_words(inside, upstreams))
+                return
         if elapsed >= timeout:
-            yield from fail(f"The stack did not pass its checks within {timeout}s:\n" + "\n".join(
-                f"  - {problem}" for problem in problems
-            ) + "\nhint: docker compose --env-file .env.production logs caddy api web (in the app directory)")
+            lines = [f"The stack did not pass its checks within {timeout}s:"] + [f"  - {p}" for p in problems]
+            if attempt is not None and attempt.state in (acme_words.FAILED, acme_words.OBTAINING):
+                lines.append(f"Caddy {'could not get' if attempt.state == acme_words.FAILED else 'is still getting'} "
+                             f"a certificate for {domain} from {acme.acme_server}; its last lines about it:")
+                lines += [f"  | {acme_words.log_line(entry)}" for entry in (attempt.shown or attempt.lines)[-6:]]
+            lines.append("hint: docker compose --env-file .env.production logs caddy api web (in the app directory)")
+            yield from fail("\n".join(lines))
             return
-        if int(elapsed) % 5 == 0:
-            host.log(f"Waiting for the stack to answer ({len(problems)} check(s) pending, {elapsed:.0f}s of {timeout}s)")
+        if int(elapsed // 5) != said:  # one line every 5 s at most
+            said = int(elapsed // 5)
+            getting = (f": Caddy is getting a certificate for {domain} from {acme.acme_server}"
+                       if attempt is not None and attempt.state == acme_words.OBTAINING else "")
+            host.log(f"Waiting for the stack to answer ({len(problems)} check(s) pending{getting}, "
+                     f"{elapsed:.0f}s of {timeout}s)")
         time.sleep(poll)
 
+
+def no_certificate(attempt: acme_words.Attempt, context: acme_words.Context, caddy: str, app_up: str):
+    """Fail the deploy explaining that the site has no certificate, why, and what to do."""
+    addresses = host.get_fact(facts.DomainAddresses, domain=context.domain)["server"]
+    context = replace(context, addresses=tuple(addresses))
+    lines, last_words = acme_words.explanation(attempt, context, caddy, app_up)
+    yield from fail("\n".join(lines), last_words=last_words)

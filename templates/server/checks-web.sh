@@ -95,6 +95,9 @@ check_https() {
 		docker exec "$(service_container "$CADDY_SERVICE")" cat "$CADDY_ROOT_CA" >"$tmp/ca" 2>/dev/null
 		ca_options=(-CAfile "$tmp/ca")
 		trust="Caddy's internal CA"
+	elif [ -n "${ACME_CA_ROOT:-}" ]; then
+		ca_options=(-CAfile "$ACME_CA_ROOT")
+		trust="the ACME server's root, caddy_acme_ca_root"
 	fi
 	out=$(timeout 15 openssl s_client -connect 127.0.0.1:443 -servername "$domain" -verify_hostname "$domain" \
 		"${ca_options[@]}" </dev/null 2>&1)
@@ -106,7 +109,12 @@ check_https() {
 	issuer=$(sed -n 's/^issuer=//p' "$tmp/cert" | sed 's/.*CN *= *//')
 	rm -rf "$tmp"
 	if [ -z "$end" ]; then
-		result fail "no certificate for $domain on 127.0.0.1:443: $(grep -m1 -iE 'error|refused|errno' <<<"$out" || echo 'no TLS answer')"
+		local why
+		why=$(grep -m1 -iE 'error|refused|errno' <<<"$out" || echo 'no TLS answer')
+		if [ "$CADDY_TLS" != internal ]; then
+			why+=" (Caddy has not got one from the ACME server yet: docker logs $(service_state "$CADDY_SERVICE" | awk '{print $1}') says why)"
+		fi
+		result fail "no certificate for $domain on 127.0.0.1:443: $why"
 		return
 	fi
 	now=$(date +%s)

@@ -19,6 +19,7 @@ from typing import Any
 import docker
 from testcontainers.core.network import Network
 
+from tests.testbed.acme import Pebble, TestDns, start_dns, start_pebble
 from tests.testbed.base import (
     DOMAIN,
     LOOPBACK,
@@ -58,6 +59,8 @@ class Testbed:
     registry: Any = None  # docker container
     registry_port: int | None = None
     servers: list[Server] = field(default_factory=list)
+    dns: TestDns | None = None  # the test DNS, once a scenario needs it
+    pebbles: list[Pebble] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     _workdir: Path | None = None
 
@@ -192,18 +195,39 @@ class Testbed:
         return self._workdir
 
     def start_server(self, name_suffix: str, *, key_path: Path | None = None, name: str | None = None,
-                     timeout: float = SERVER_READY_TIMEOUT) -> Server:
-        """Start a fresh server on this testbed's network, with a new SSH key unless given."""
+                     timeout: float = SERVER_READY_TIMEOUT, test_dns: bool = False) -> Server:
+        """Start a fresh server on this testbed's network, with a new SSH key unless given;
+        `test_dns`: its resolver answers the test domains as the test DNS says (see acme_dns)."""
         if key_path is None:
             key_path = generate_ssh_key(self.workdir / f"ssh-{name_suffix}")
         server = start_server(
             name_suffix, network=self.network, key_path=key_path, image=self.images.get("server"),
             sandbox=self.sandbox, name=name, timeout=timeout, run_id=self.run_id,
+            dns=[self.acme_dns().ip] if test_dns else None,
         )
         self.servers.append(server)
         self._say(f"server {server.name} ready in {server.ready_seconds:.1f}s "
                   f"(ssh 127.0.0.1:{server.ssh_port}, http :{server.http_port}, https :{server.https_port})")
         return server
+
+    # -- the ACME side: the test DNS and Pebble ------------------------------------------
+
+    def acme_dns(self) -> TestDns:
+        """The test network's DNS server (started at the first call): the test domains'
+        A records, as a scenario sets them."""
+        if self.dns is None:
+            self.dns = start_dns(self.network, sandbox=self.sandbox, run_id=self.run_id,
+                                 name=f"{self.name}-dns")
+            self._say(f"DNS server {self.dns.ip} answers the zone example.org, forwards the rest")
+        return self.dns
+
+    def start_pebble(self, alias: str, **options: Any) -> Pebble:
+        """A Pebble on this testbed's network under `alias` (see tests.testbed.acme.start_pebble)."""
+        pebble = start_pebble(self.network, alias, self.acme_dns(), sandbox=self.sandbox, run_id=self.run_id,
+                              **options)
+        self.pebbles.append(pebble)
+        self._say(f"Pebble {pebble.directory} ({pebble.ip}) {options or ''}")
+        return pebble
 
     def settings(self, app: Path = SAMPLE_APP, **overrides: Any) -> dict[str, Any]:
         return testbed_settings(app, **overrides)
@@ -215,6 +239,12 @@ class Testbed:
         for server in self.servers:
             server.remove()
         self.servers.clear()
+        for pebble in self.pebbles:
+            pebble.remove()
+        self.pebbles.clear()
+        if self.dns is not None:
+            self.dns.remove()
+            self.dns = None
         if self.registry is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self.registry.remove(force=True, v=True)

@@ -236,12 +236,15 @@ def start_server(
     name: str | None = None,
     timeout: float = SERVER_READY_TIMEOUT,
     run_id: str = RUN_ID,
+    dns: list[str] | None = None,
 ) -> Server:
     """Start a server container on `network` and wait until it is ready for SSH.
 
     Its network alias and hostname are `name` (default srq-hpn-<suffix>-<run id>);
     ports 22, 80 and 443 are published on 127.0.0.1; /var/lib/docker is a labelled
-    named volume; root's authorized_keys holds `key_path`'s public key.
+    named volume; root's authorized_keys holds `key_path`'s public key. `dns`: the
+    servers Docker's DNS asks for the names that are not the network's own (the test
+    DNS, which answers the test domains).
     """
     image = image or ensure_images(["server"], log=None)["server"]
     name = name or f"srq-hpn-{name_suffix}-{run_id}"
@@ -258,6 +261,7 @@ def start_server(
             security_opt=SERVER_SECURITY_OPTS,
             cgroupns="private",
             stop_signal=SERVER_STOP_SIGNAL,
+            **({"dns": list(dns)} if dns else {}),
         )
         .publish_on_loopback(*SERVER_PORTS.values())
         .with_system_paths_unconfined()

@@ -195,6 +195,17 @@ def test_templated_caddyfile_is_mounted_where_the_repository_mounts_its_own(volu
         {"type": "bind", "source": source, "target": target, "read_only": True}]
 
 
+def test_a_private_acme_servers_root_is_mounted_into_caddy():
+    cfg = config(caddy={"volumes": [{"type": "bind", "source": "/opt/srq-hpn/caddy", "target": "/etc/caddy"}]})
+    result = deploy_layer.build_layer(cfg, app_dir="/opt/srq-hpn", caddy_dir="/var/lib/srq-hpn/caddy",
+                                      caddyfile_template=True, db_on_localhost=True, release="abc123def456", tags={},
+                                      acme_ca_root="/var/lib/srq-hpn/caddy/acme-ca-root.pem")
+    assert dumped(result)["caddy"]["volumes"] == [
+        {"type": "bind", "source": "/var/lib/srq-hpn/caddy", "target": "/etc/caddy", "read_only": True},
+        {"type": "bind", "source": "/var/lib/srq-hpn/caddy/acme-ca-root.pem", "target": layout.CADDY_ACME_CA_ROOT,
+         "read_only": True}]
+
+
 def test_missing_guide_service_or_host_network_is_refused():
     cfg = config()
     del cfg["services"]["web"]

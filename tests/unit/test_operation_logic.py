@@ -244,3 +244,47 @@ def test_the_backup_to_restore_for_a_rollback_is_the_newest_at_the_releases_sche
     assert backup_at({"migration_heads": ["0002"]}, backups)["name"] == "b2"
     assert backup_at({"migration_heads": ["0001"]}, backups) is None
     assert backup_at({"migration_heads": []}, backups) is None
+
+
+def test_a_failure_the_deploy_explained_ends_with_its_last_words(monkeypatch):
+    """Not pyinfra's "No hosts remaining!": each failed host's last words, when every one was explained."""
+    import sys
+    import types
+
+    from pyinfra.api.exceptions import PyinfraError
+
+    from tasks import remote
+
+    class Stopped(Exception):
+        def __init__(self, words):
+            self.words = words
+
+    monkeypatch.setitem(sys.modules, "tasks.refusal", types.SimpleNamespace(StoppedExplained=Stopped))
+
+    class Host:
+        def __init__(self, name):
+            self.name = name
+
+    class State:
+        def __init__(self):
+            self.failed_hosts = set()
+
+        def fail_hosts(self, hosts, activated_count=None):
+            self.failed_hosts.update(hosts)
+            raise PyinfraError("No hosts remaining!")
+
+    one, two = Host("web-1"), Host("web-2")
+    state = State()
+    remote.explained(state, one, "no certificate for example.com: ...; then deploy again")
+    try:
+        state.fail_hosts({one})
+    except Stopped as stopped:
+        assert stopped.words == {"web-1": "no certificate for example.com: ...; then deploy again"}
+    else:
+        raise AssertionError("the run did not end with its last words")
+    state = State()  # a host that failed without an explanation keeps pyinfra's own words
+    remote.explained(state, one, "explained")
+    try:
+        state.fail_hosts({one, two})
+    except PyinfraError as error:
+        assert str(error) == "No hosts remaining!"

@@ -46,3 +46,6 @@ def test_the_plan_in_words():
         "release 3f2a1b9c0d11 goes live",
     ]
     assert "********" in repr(plan)
+    nudge = replace(plan, caddy_reasons=["it has no certificate for example.com: it asks Let's Encrypt again now"])
+    assert "reload Caddy in place (it has no certificate for example.com: it asks Let's Encrypt again now)" \
+        in nudge.steps()

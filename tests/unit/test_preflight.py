@@ -326,3 +326,46 @@ def test_acme_settings_are_refused_where_they_would_be_ignored(defaults):
     assert found == ["caddy_acme_email only applies to the deploy's Caddyfile (srq_hpn_caddyfile = 'template'); "
                      "with the repository's own Caddyfile, set it there (Caddy's global options)"]
     assert problems(defaults, {"caddy_acme_email": "ops@example.com"}) == []
+
+
+def test_a_private_acme_servers_root_is_a_file_of_certificates(defaults, tmp_path):
+    root = tmp_path / "acme-root.pem"
+    root.write_text(TEST_ROOT)
+    acme = {"caddy_acme_ca": "https://acme.corp.example/dir", "caddy_acme_ca_root": str(root)}
+    assert problems(defaults, acme) == []
+    assert problems(defaults, {"caddy_acme_ca_root": str(root)}) == [
+        "caddy_acme_ca_root is the root of a private ACME server: it needs caddy_tls = 'letsencrypt' and "
+        "caddy_acme_ca (that server's directory URL)"]
+    assert problems(defaults, {**acme, "caddy_tls": "internal"})[0].startswith("caddy_acme_ca_root is the root of")
+    assert problems(defaults, {**acme, "srq_hpn_caddyfile": "repository"})[-1].startswith(
+        "caddy_acme_ca_root only applies to the deploy's Caddyfile")
+    assert problems(defaults, {**acme, "caddy_acme_ca_root": str(tmp_path / "missing.pem")}) == [
+        f"caddy_acme_ca_root {str(tmp_path / 'missing.pem')!r} is not a readable text file (FileNotFoundError)"]
+    key = tmp_path / "key.pem"
+    key.write_text(root.read_text() + "-----BEGIN PRIVATE KEY-----\nMC4CAQ==\n-----END PRIVATE KEY-----\n")
+    assert problems(defaults, {**acme, "caddy_acme_ca_root": str(key)}) == [
+        f"caddy_acme_ca_root {str(key)!r} holds a private key: give the root certificate(s) only"]
+    text = tmp_path / "text.pem"
+    text.write_text("not a certificate\n")
+    assert problems(defaults, {**acme, "caddy_acme_ca_root": str(text)}) == [
+        f"caddy_acme_ca_root {str(text)!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    assert problems(defaults, {**acme, "caddy_acme_ca_root": str(broken)})[0].startswith(
+        f"caddy_acme_ca_root {str(broken)!r} holds a certificate that cannot be read")
+
+
+# A self-signed test certificate (CN=srq-hpn unit test root); its key was thrown away.
+TEST_ROOT = """\
+-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUauVjJhJ+8b4SstNlxIUQrxIbUagwCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWc3JxLWhwbiB1bml0IHRlc3Qgcm9vdDAeFw0yNjExMjkyMTM0
+MTVaFw0zNjExMjYyMTM0MTVaMCExHzAdBgNVBAMMFnNycS1ocG4gdW5pdCB0ZXN0
+IHJvb3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASSm+0KO8MuVTQdFZta96Mp
+bzO+baa6hlQhY1lihqgZgjHBWh7SSDOTzjNq+pQRDT0w2K7I7/eB/EsgZAEBsr9G
+o1MwUTAdBgNVHQ4EFgQU+/i+1lFzeH1n3Myt75GMEeMsP9swHwYDVR0jBBgwFoAU
++/i+1lFzeH1n3Myt75GMEeMsP9swDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiEAnjR/z7QKeX832wQ4yUGwLJlo04momZwdlsjC8K5nPKICIGmO8XHm
+lD8Ud+YZom1i0sxReVD800rVqq9cIbsT8GAJ
+-----END CERTIFICATE-----
+"""

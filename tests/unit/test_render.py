@@ -93,6 +93,18 @@ def test_caddyfile_internal_tls_and_acme_ca(settings):
     assert not text.split("\n", 1)[1].lstrip().startswith("{\n")  # no empty global block
     staged = render.caddyfile(replace(settings, caddy_acme_ca="https://acme-staging-v02.api.letsencrypt.org/directory"))
     assert "acme_ca https://acme-staging-v02.api.letsencrypt.org/directory" in staged
+    assert "acme_ca_root" not in staged
+
+
+def test_a_private_acme_server_is_trusted_through_its_root(settings, tmp_path):
+    private = replace(settings, caddy_acme_ca="https://acme.corp.example/dir", caddy_acme_ca_root="ca/root.pem")
+    text = render.caddyfile(private)
+    assert "{\n\temail ops@example.com\n\tacme_ca https://acme.corp.example/dir\n" \
+           f"\tacme_ca_root {layout.CADDY_ACME_CA_ROOT}\n}}\n" in text
+    # The checks and the checklist verify the site's certificate against the server's copy of it.
+    assert sourced(render.deploy_env(private), tmp_path, "ACME_CA_ROOT", "CADDY_TLS") == [
+        "/var/lib/srq-hpn/caddy/acme-ca-root.pem", "letsencrypt"]
+    assert sourced(render.deploy_env(settings), tmp_path, "ACME_CA_ROOT") == [""]
 
 
 def test_daemon_json_rotates_logs_and_lists_registries(settings):
