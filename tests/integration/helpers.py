@@ -74,6 +74,24 @@ def failed_deploy(server: Server, settings: dict, *args: str, env: dict | None =
     return run
 
 
+def planned(server, settings: dict, env: dict | None = None) -> tuple[set[str], list[str]]:
+    """(the operations `--dry` says will change, the plan's lines)."""
+    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "--dry", "--json", env=env)
+    assert run.returncode == 0, run.describe()
+    changes = {op["name"] for op in run.json()["plan"] if op["hosts_with_change"]}
+    lines = [line.split("Plan: ", 1)[1] for line in run.stderr.splitlines() if "] Plan: " in line]
+    return changes, lines
+
+
+def plan_then_run(server, settings: dict, env: dict | None = None) -> tuple[list[str], object]:
+    """The plan of a change, then the run: the same operations changed. Returns (the plan's lines, the run)."""
+    changes, lines = planned(server, settings, env)
+    run = deploy(server, settings, env=env)
+    assert sorted(run.changed_operations()) == sorted(changes), (
+        f"planned: {sorted(changes)}\nchanged: {sorted(run.changed_operations())}")
+    return lines, run
+
+
 def assert_no_traceback(run) -> None:
     """pyinfra's own traceback never reaches the operator (a command's own output may hold one)."""
     for marker in ("An internal exception occurred", "site-packages/pyinfra", "pyinfra-debug.log"):

@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 
 from tasks.settings import generate_password
-from tests.integration.helpers import app_copy, deploy, start_times
+from tests.integration.helpers import app_copy, deploy, plan_then_run, planned, start_times
 from tests.testbed import harness
 
 MIGRATION = '''"""add a note to events
@@ -37,24 +37,6 @@ def upgrade():
 def downgrade():
     op.drop_column("events", "note")
 '''
-
-
-def planned(server, settings: dict, env: dict | None = None) -> tuple[set[str], list[str]]:
-    """(the operations `--dry` says will change, the plan's lines)."""
-    run = harness.run_pyinfra(server.inventory(**settings), "deploy.py", "--dry", "--json", env=env)
-    assert run.returncode == 0, run.describe()
-    changes = {op["name"] for op in run.json()["plan"] if op["hosts_with_change"]}
-    lines = [line.split("Plan: ", 1)[1] for line in run.stderr.splitlines() if "] Plan: " in line]
-    return changes, lines
-
-
-def plan_then_run(server, settings: dict, env: dict | None = None) -> tuple[list[str], object]:
-    """The plan of a change, then the run: the same operations changed. Returns (the plan's lines, the run)."""
-    changes, lines = planned(server, settings, env)
-    run = deploy(server, settings, env=env)
-    assert sorted(run.changed_operations()) == sorted(changes), (
-        f"planned: {sorted(changes)}\nchanged: {sorted(run.changed_operations())}")
-    return lines, run
 
 
 def named(changes, *words: str) -> list[str]:

@@ -147,6 +147,22 @@ class Server:
         dump_diagnostics(self, out=buffer, tail=tail)
         return buffer.getvalue()
 
+    def address(self) -> str:
+        """The server's address on the test network (where the ACME server reaches it)."""
+        self.container.reload()
+        networks = self.container.attrs["NetworkSettings"]["Networks"]
+        return next(iter(networks.values()))["IPAddress"]
+
+    def reboot(self, timeout: float = SERVER_READY_TIMEOUT) -> float:
+        """Reboot the server (its container stopped as systemd stops, and started again), and
+        wait until it is ready; returns the seconds that took. Its ports are read again."""
+        started = time.monotonic()
+        self.container.restart(timeout=60)
+        for attribute, port in (("ssh_port", "ssh"), ("http_port", "http"), ("https_port", "https")):
+            setattr(self, attribute, _published_port(self.container, SERVER_PORTS[port]))
+        self.wait_until_ready(timeout)
+        return time.monotonic() - started
+
     # -- reaching it like an operator -------------------------------------------------
 
     def ssh_client(self, timeout: float = 10.0) -> paramiko.SSHClient:
