@@ -117,7 +117,7 @@ def fail(message: str, last_words: str = ""):
         host.log_styled(line, fg="red", log_func=logger.error)
 
     def failed(state, host):  # pyinfra passes both
-        explained(state, host, last_words or message.strip().splitlines()[0])
+        explained(state, host, last_words or message.strip().splitlines()[0].rstrip(":"))
         return False
 
     yield FunctionCommand(failed, (), {})

@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.helpers import checklist
 from tests.testbed import harness
+from tests.testbed.acme import Pebble
 
 HERE = Path(__file__).resolve().parent
 _FRESH_SERVERS = pytest.StashKey[list]()
@@ -66,6 +67,12 @@ def pytest_runtest_makereport(item, call):
             except Exception as error:  # diagnostics must never hide the failure itself
                 text = f"(could not collect diagnostics: {type(error).__name__}: {error})"
             report.sections.append((f"diagnostics of {server.name}", text))
+        for pebble in [value for value in item.funcargs.values() if isinstance(value, Pebble)]:
+            try:
+                text = pebble.logs(60)
+            except Exception as error:  # noqa: BLE001 - never hide the failure itself
+                text = f"(could not read its log: {type(error).__name__}: {error})"
+            report.sections.append((f"last log lines of the ACME server {pebble.alias}", text))
     return report
 
 

@@ -174,7 +174,7 @@ def start_pebble(network: str, alias: str, dns: TestDns, *, sandbox: bool = Fals
     }
     if validity:
         environment["ACME_VALIDITY"] = str(validity)
-    container = _start(["pebble"], f"srq-hpn-{alias.split('.')[0]}-{run_id}", network, alias, environment,
+    container = _start(["pebble"], f"srq-hpn-pebble-{alias.split('.')[0]}-{run_id}", network, alias, environment,
                        sandbox, run_id)
     pebble = Pebble(alias, container, _ip(container, network), {"blocked": blocked, "validity": validity,
                                                                "nonce_reject": nonce_reject})
