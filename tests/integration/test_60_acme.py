@@ -142,7 +142,7 @@ def failed_deploy_explained(server, settings, *words: str):
     assert lock_is_free(server) and audit_log(server)[-1]["result"].startswith("failed: ")
     assert_stack_is_up(server)
     print(f"--- {domain}: said {said_after:.1f}s into the checks, run {run.seconds:.0f}s ---")  # shown with -s
-    print("\n".join(lines + [last_line(run)]))
+    print("\n".join(run.stderr.splitlines()[-16:]))
     return lines + [last_line(run)], said_after, run
 
 
