@@ -110,8 +110,9 @@ class Cause:
 
 _DNS = re.compile(r"NXDOMAIN|could not resolve|No valid IP addresses|DNS problem|no such host|SERVFAIL|"
                   r"urn:ietf:params:acme:error:dns", re.I)
-_CONNECTION = re.compile(r"urn:ietf:params:acme:error:connection|timeout|timed out|connection refused|"
-                         r"connection reset|no route to host|network is unreachable|Timeout during", re.I)
+_CONNECTION = re.compile(r"urn:ietf:params:acme:error:connection|timeout|timed out|deadline exceeded|"
+                         r"connection refused|connection reset|no route to host|network is unreachable|"
+                         r"Failed to connect", re.I)
 _UNAUTHORIZED = re.compile(r"urn:ietf:params:acme:error:(unauthorized|incorrectResponse)|Invalid response from|"
                            r"key authorization|incorrect", re.I)
 _TRUST = re.compile(r"x509:|certificate signed by unknown authority|certificate is not trusted|"
@@ -136,12 +137,24 @@ class Context:
         return f"this server ({', '.join(self.addresses)})" if self.addresses else "this server's address"
 
 
+def _challenge_kind(text: str) -> str | None:
+    """What one failed challenge says: the name does not resolve, nothing answered (a
+    connection refused, or no answer in time), or something else answered."""
+    if _DNS.search(text):
+        return "dns"
+    if _CONNECTION.search(text):
+        return "unreachable"
+    if _UNAUTHORIZED.search(text):
+        return "elsewhere"
+    return None
+
+
 def cause_of(attempt: Attempt, context: Context) -> Cause:
     """Why the attempt failed (pure; unit-tested): from the challenges' errors when the
     ACME server tried to validate the domain, else from the order's or the account's."""
     domain = context.domain
-    challenges = " ".join(f"{e.get('problem_type', '')} {e.get('error', '')}" for e in attempt.lines
-                          if e.get("msg") == "challenge failed")
+    challenges = [f"{e.get('problem_type', '')} {e.get('error', '')}" for e in attempt.lines
+                  if e.get("msg") == "challenge failed"]
     issuer = " ".join(str(e.get("error", "")) for e in attempt.lines
                       if e.get("msg") in ("could not get certificate from issuer", "job failed"))
     if "rejectedIdentifier" in issuer or "forbidden by policy" in issuer:
@@ -162,19 +175,19 @@ def cause_of(attempt: Attempt, context: Context) -> Cause:
         return Cause(f"{context.acme_server} rejected Caddy's requests (badNonce: its replay protection, again and "
                      "again)", "the ACME server is failing requests: deploy again later, or look at that server if "
                      "it is yours", "rejected")
-    if challenges:
-        if _DNS.search(challenges):
-            return Cause(f"{context.acme_server} could not resolve {domain}",
-                         f"point {domain}'s A record at {context.here}; once it resolves there (dig +short {domain}), "
-                         "deploy again", "dns")
-        if _UNAUTHORIZED.search(challenges):
-            return Cause(f"{context.acme_server} reached {domain}, but another server answered its challenge",
-                         f"point {domain}'s A record at {context.here} (not at another server, a proxy or a CDN), "
-                         "then deploy again", "elsewhere")
-        if _CONNECTION.search(challenges):
-            return Cause(f"{context.acme_server} could not connect to {domain} on port 80 or 443",
-                         "open ports 80 and 443 to the internet (a firewall, a cloud security group) and make sure "
-                         f"{domain}'s A record is {context.here}, then deploy again", "unreachable")
+    kinds = {_challenge_kind(text) for text in challenges}
+    if "dns" in kinds:
+        return Cause(f"{context.acme_server} could not resolve {domain}",
+                     f"point {domain}'s A record at {context.here}; once it resolves there (dig +short {domain}), "
+                     "deploy again", "dns")
+    if "elsewhere" in kinds:
+        return Cause(f"{context.acme_server} reached {domain}, but another server answered its challenge",
+                     f"point {domain}'s A record at {context.here} (not at another server, a proxy or a CDN), "
+                     "then deploy again", "elsewhere")
+    if "unreachable" in kinds:
+        return Cause(f"{context.acme_server} could not connect to {domain} on port 80 or 443",
+                     "open ports 80 and 443 to the internet (a firewall, a cloud security group) and make sure "
+                     f"{domain}'s A record is {context.here}, then deploy again", "unreachable")
     if _TRUST.search(issuer):
         return Cause(f"Caddy does not trust the HTTPS certificate of the ACME server ({context.acme_server})",
                      "set caddy_acme_ca_root to that server's root certificate (PEM), then deploy again", "trust")

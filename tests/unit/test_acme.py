@@ -106,6 +106,15 @@ LETS_ENCRYPT = "urn:ietf:params:acme:error:"
      "is this server (192.168.80.5), then deploy again"),
     (failure(("http-01", LETS_ENCRYPT + "connection", "203.0.113.7: Fetching http://shop.example.org/.well-known/"
               "acme-challenge/x: Timeout during connect (likely firewall problem)")), "unreachable", None, None),
+    # Pebble, behind a firewall that drops ports 80 and 443: its tls-alpn-01 failure is "unauthorized".
+    (failure(("tls-alpn-01", LETS_ENCRYPT + "unauthorized", "Failed to connect to 172.19.0.6:443 for the tls-alpn-01 "
+              "challenge"),
+             ("http-01", LETS_ENCRYPT + "connection", 'Get "http://shop.example.org:80/.well-known/acme-challenge/x": '
+              "context deadline exceeded (Client.Timeout exceeded while awaiting headers)")), "unreachable", None, None),
+    # Another server answers on port 80 (404), nothing on 443: it is the other server.
+    (failure(("http-01", LETS_ENCRYPT + "unauthorized", "203.0.113.7: Invalid response from http://shop.example.org/"
+              ".well-known/acme-challenge/x: 404"),
+             ("tls-alpn-01", LETS_ENCRYPT + "connection", "203.0.113.7: Connection refused")), "elsewhere", None, None),
     (failure(("http-01", LETS_ENCRYPT + "unauthorized", "203.0.113.7: Invalid response from http://shop.example.org/"
               ".well-known/acme-challenge/x: 404")), "elsewhere", None, None),
     (failure(issuer=f"HTTP 400 {LETS_ENCRYPT}rejectedIdentifier - Order included an identifier for which issuance is "
