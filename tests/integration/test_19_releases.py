@@ -34,7 +34,7 @@ def original_release(deployed, server):
     return current.strip()
 
 
-def test_an_update_drops_no_request(deployed, server, testbed, caddy_ca, original_image, tmp_path):
+def test_an_update_drops_no_request(deployed, server, testbed, caddy_ca, original_image, original_release, tmp_path):
     app = with_version_endpoint(tmp_path, 2)
     before = start_times(server)
     with RequestLoop(server, caddy_ca, PATHS) as loop:
