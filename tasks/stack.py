@@ -25,8 +25,7 @@ def brought_up(settings: Settings, plan: Plan):
     if plan.reload_caddy:
         words.append("reload Caddy: its Caddyfile changed")
     rolled_out(
-        name="Ensure every service runs the release (api and web swapped without downtime)"
-             + (f": {'; '.join(words)}" if words else ""),
+        name="Ensure every service runs the release" + (f": {'; '.join(words)}" if words else ""),
         paths=settings.paths,
         plan=plan,
     )
