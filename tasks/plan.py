@@ -226,6 +226,12 @@ class Plan:
         return self.containers_named.get(service) or layout.CONTAINERS.get(service, f"{self.project}-{service}-1")
 
     @property
+    def awaits_fetch(self) -> bool:
+        """The release is a git branch the server could read only once the run fetched it:
+        the operations that depend on it decide then (tasks.operations.plan)."""
+        return not self.release.id
+
+    @property
     def migrates(self) -> bool:
         return self.migration is not None and self.migration.pending
 

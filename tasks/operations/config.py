@@ -6,11 +6,12 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, HiddenValue, operation
+from pyinfra.api import HiddenValue, operation
 from pyinfra.operations import files
 
 from tasks import layout
 from tasks.operations.files import private_file
+from tasks.operations.plan import later
 from tasks.plan import Plan
 
 
@@ -28,17 +29,6 @@ def env_file(paths: layout.Paths, plan: Plan):
         yield from later("the env file is written once the release is fetched")
         return
     yield from private_file._inner(path=paths.env_file, content=HiddenValue(plan.env_text), preview=plan.env_preview)
-
-
-def later(why: str):
-    """The commands of an operation that the plan could not decide before the run (a first
-    deploy): a change, and at that point of the run the plan is whole (tasks.operations.plan)."""
-    host.log(f"Decided during the run: {why}")
-
-    def undecided(state, host):  # noqa: ARG001 - pyinfra passes both, by these names
-        raise RuntimeError("the plan was not resolved before this operation ran")
-
-    yield FunctionCommand(undecided, (), {})
 
 
 @operation()

@@ -8,6 +8,7 @@ from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
 from tasks.commands import compose, program, quote
+from tasks.operations.plan import later
 from tasks.plan import Plan
 from tasks.remote import QuietFact, ask_quietly, executing, fail
 
@@ -74,6 +75,9 @@ def db_ready(paths: layout.Paths, plan: Plan, timeout: int):
     + plan: this run's plan (tasks.plan.Plan): whether (and why) the database starts
     + timeout: seconds to wait before failing with its last log lines
     """
+    if plan.awaits_fetch:
+        yield from later("the database's start once the release is fetched")
+        return
     wait = program("srq-hpn-wait", str(timeout), layout.DB)
     if plan.db_start:
         host.log(f"Starting db ({plan.db_start})")
@@ -104,6 +108,9 @@ def app_role(plan: Plan):
     Covers a data volume that existed before (the postgres image then skips the
     repository's db/init scripts) and a repository that ships no such script.
     """
+    if plan.awaits_fetch:
+        yield from later("the app role once the release is fetched")
+        return
     if not plan.app_role:
         host.noop("the app role and its grants are as wanted")
         return
@@ -127,6 +134,9 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
     On failure the deploy stops with alembic's own last lines; the running version keeps
     serving.
     """
+    if plan.awaits_fetch:
+        yield from later("the migration once the release is fetched")
+        return
     migration = plan.migration
     if migration is None or not migration.pending:
         host.noop(f"the schema is at the release's newest migration ({', '.join(plan.migration_after) or 'none'})")

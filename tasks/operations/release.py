@@ -15,6 +15,7 @@ from pyinfra.api import StringCommand, operation
 from tasks import layout, snapshot
 from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
+from tasks.operations.plan import later
 from tasks.plan import Plan
 
 BREAK_HINT = "--data srq_hpn_break_lock=true"
@@ -178,6 +179,9 @@ def images_started(plan: Plan):
 
     + plan: this run's plan (tasks.plan.Plan): what to build and to pull
     """
+    if plan.awaits_fetch:
+        yield from later("the images to build once the release is fetched")
+        return
     if not plan.build and not plan.pull:
         host.noop(f"the images of release {plan.release.id} are there")
         return
@@ -193,6 +197,9 @@ def images_built(plan: Plan):
 
     + plan: this run's plan (tasks.plan.Plan)
     """
+    if plan.awaits_fetch:
+        yield from later("the images to build once the release is fetched")
+        return
     if not plan.build and not plan.pull:
         host.noop(f"the images of release {plan.release.id} are built")
         return
@@ -234,6 +241,9 @@ def release_recorded(paths: layout.Paths, plan: Plan, keep: int):
       and the releases to prune
     + keep: how many releases keep their images
     """
+    if plan.awaits_fetch:
+        yield from later("the release's record once the release is fetched")
+        return
     release = plan.release
     releases = paths.releases
     went_live = (f"echo {shlex.quote(release.id)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "

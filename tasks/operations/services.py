@@ -9,6 +9,7 @@ from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
 from tasks.commands import program, quote
+from tasks.operations.plan import later
 from tasks.plan import Plan
 from tasks.remote import executing, fail
 
@@ -25,6 +26,9 @@ def rolled_out(paths: layout.Paths, plan: Plan):
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the rollout and whether Caddy reloads
     """
+    if plan.awaits_fetch:
+        yield from later("the services to bring up once the release is fetched")
+        return
     if plan.rollout.services:
         host.log(f"Bringing up: {plan.rollout.words()}")
         yield StringCommand(program("srq-hpn-rollout", *plan.rollout.arguments()))
