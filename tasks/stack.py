@@ -7,9 +7,19 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from tasks import layout
-from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers
+from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers, standing_by
 from tasks.plan import Plan
 from tasks.settings import Settings
+
+
+@deploy("Stand by for the swap")
+def standby(plan: Plan):
+    """Before the release changes anything: a standby of each upstream the rollout swaps."""
+    standing_by(
+        name="Ensure a standby of the running version serves during the swap"
+             + (f" ({', '.join(plan.rollout.swap)})" if plan.rollout.swap else ""),
+        plan=plan,
+    )
 
 
 @deploy("Start the stack and verify it")

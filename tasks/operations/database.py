@@ -119,7 +119,7 @@ def app_role(plan: Plan):
 
 
 @operation()
-def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
+def migrated(paths: layout.Paths, plan: Plan):
     """
     Ensure the database schema is at the newest migration of the release, with the
     superuser, in a one-off container of the migration service (the guide's
@@ -127,9 +127,8 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
 
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the database's revision and the release's
-      heads (read from its migration scripts), so whether alembic runs and from what
-    + before_migrating: a function (migration) -> commands, run first when the database
-      holds data (the pre-migration backup)
+      heads (read from its migration scripts), so whether alembic runs and from what (the
+      backup before it is taken with the release's images: tasks.operations.release)
 
     On failure the deploy stops with alembic's own last lines; the running version keeps
     serving.
@@ -147,8 +146,6 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
         before = ", ".join(migration.current) if migration.current is not None else "the database"
         after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
         host.log(f"Migrating {before} -> {after}")
-    if migration.has_data and before_migrating is not None:
-        yield from before_migrating(migration)
     yield StringCommand(
         compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
         + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"

@@ -15,6 +15,25 @@ from tasks.remote import executing, fail
 
 
 @operation()
+def standing_by(plan: Plan):
+    """
+    Ensure a standby of each upstream the rollout swaps (api, web) runs beside it, before
+    the release changes anything: its running version, as a one-off container that gets
+    ready while the release builds, and serves while the new version boots under the
+    service's own name (one boot on the way, and none dropped request).
+
+    + plan: this run's plan (tasks.plan.Plan): the services it swaps
+    """
+    if plan.awaits_fetch:
+        yield from later("the services to swap once the release is fetched")
+        return
+    if not plan.rollout.swap:
+        host.noop("nothing is swapped: no standby")
+        return
+    yield StringCommand(program("srq-hpn-rollout", "--standby", *plan.rollout.swap))
+
+
+@operation()
 def rolled_out(paths: layout.Paths, plan: Plan):
     """
     Ensure every service but the database runs the release's configuration and images,

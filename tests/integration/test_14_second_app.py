@@ -91,7 +91,8 @@ def test_an_update_replaces_the_app_and_leaves_db_and_caddy_alone(variant_deploy
         assert after[name] == before[name], f"{name} was restarted by an app update"
     assert after["srq-hpn-api"] != before["srq-hpn-api"]
     assert harness.https_get(variant_server, "/api/version", variant_ca).json() == {"version": 2}
-    assert not [name for name in containers(variant_server) if name.endswith("-next")]
+    _, leftovers = variant_server.exec("docker ps -a --format '{{.Names}}'")
+    assert not [name for name in leftovers.split() if name.endswith("-standby")], leftovers
     release = Upload.of(app).revision
     _, current = variant_server.exec("cat /var/lib/srq-hpn/releases/current")
     assert current.strip() == release
