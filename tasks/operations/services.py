@@ -25,7 +25,7 @@ def standing_by(plan: Plan):
     + plan: this run's plan (tasks.plan.Plan): the services it swaps
     """
     if plan.awaits_fetch:
-        yield from later("the services to swap once the release is fetched")
+        host.noop("the services to swap are known once the release is fetched: their standbys start at the swap")
         return
     if not plan.rollout.swap:
         host.noop("nothing is swapped: no standby")
