@@ -28,32 +28,36 @@ run = release.begin(deployment, plan=plan)
 docker.install(settings, deployment.pulled_images)
 programs.install(settings)
 
-# 6. The app's repository in the app directory: an uploaded local checkout, or a git branch.
+# 6. A standby of each running upstream the release swaps (api, web): its running version, getting ready while the
+#    release builds, to serve while the new one boots under the service's own name.
+stack.standby(plan)
+
+# 7. The app's repository in the app directory: an uploaded local checkout, or a git branch.
 source.install(deployment)
 
-# 7. On a first deploy, the rest of the plan, once Docker runs and the release's files are in place.
+# 8. On a first deploy, the rest of the plan, once Docker runs and the release's files are in place.
 plans.settle(deployment, env_sources, plan)
 
-# 8. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
+# 9. .env.production (0600), the Caddyfile and the deploy's compose layer over the app's compose file.
 stack_files.install(settings, plan, env_sources)
 
-# 9. The release's images start building, and the missing ones pulling, while the database starts.
+# 10. The release's images start building, and the missing ones pulling, while the database starts.
 app.prepare_images(plan)
 
-# 10. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
+# 11. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
 backups.schedule(settings)
 
-# 11. The database first: on its data volume, started alone, ready, with the limited app role.
+# 12. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings, plan)
 
-# 12. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
+# 13. The release's images, then alembic upgrade head with the superuser (a backup first), before the api changes.
 app.build_and_migrate(settings, plan)
 
-# 13. Start everything (api and web swapped without downtime), then check it through Caddy.
+# 14. Start everything (api and web swapped without downtime), then check it through Caddy.
 stack.start_and_verify(settings, plan)
 
-# 14. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
+# 15. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
 monitor.install(settings)
 
-# 15. Record the release (older ones pruned), the audit line, and release the lock.
+# 16. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

@@ -28,8 +28,9 @@ plan = plans.for_stack(settings, target, backup)
 # 4. One run at a time on a server: take the deploy lock.
 run = release.begin(deployment, "rollback", plan=plan)
 
-# 5. The deploy's server programs, with this run's settings (timeouts).
+# 5. The deploy's server programs, with this run's settings (timeouts); a standby of each upstream swapped.
 programs.install(settings)
+stack.standby(plan)
 
 # 6. With a backup to restore: the database replaced by it (maintenance page, safety backup first).
 if backup:

@@ -120,14 +120,19 @@ def verify(server: Server) -> None:
            "the stack answering through Caddy")
 
 
-def update(server: Server) -> dict[str, float]:
+def update(server: Server, backup: bool = False) -> dict[str, float]:
     """The guide's Deploying Updates (after `publish` of a new commit). Its step 3 is taken
     from "Running Migrations in Production" (`run --rm api alembic upgrade head`, "always
     BEFORE restarting the app"): `exec api` would run the old container, which has not
-    the new migration files."""
+    the new migration files. With ``backup`` (a release with a migration), the guide's
+    Golden Rule 3 first: "Backups before changes — especially before running migrations",
+    with its "Backing Up the Database" command."""
     phases: dict[str, float] = {}
     _timed(phases, "git pull", lambda: _run(server, "cd /opt/srq-hpn && git pull -q origin main"))
     _timed(phases, "build", lambda: _run(server, f"cd /opt/srq-hpn && {COMPOSE} build"))
+    if backup:
+        _timed(phases, "back up (Golden Rule 3)", lambda: _run(
+            server, "cd /opt/srq-hpn && docker exec srq-hpn-db pg_dump -U srq_hpn srq_hpn > backup_$(date +%Y%m%d_%H%M%S).sql"))
     _timed(phases, "migrate", lambda: _run(server, f"cd /opt/srq-hpn && {COMPOSE} run --rm -T api alembic upgrade head"))
     _timed(phases, "restart services", lambda: _run(server, f"cd /opt/srq-hpn && {COMPOSE} up -d"))
     _timed(phases, "verify through Caddy", lambda: verify(server))

@@ -22,7 +22,12 @@ What each figure measures (wall time, seconds):
 - update: the api and web code changed (a new route, a new page title). By hand:
   `guide.update` after `guide.publish` of the new commit (pull, build, migrate, up -d,
   checks through Caddy). The deploy: deploy.py with that copy (srq_hpn_app_local_path).
-- migration: the same with one more backward-compatible migration (a nullable column).
+  For both ways, one observer's clock: from the start until the new version answers
+  through Caddy (its `/api/version` and its page title, asked every 0.1 s through the
+  server's published HTTPS port); the whole run's time is printed beside it.
+- migration: the same with one more backward-compatible migration (a nullable column);
+  by hand, with the guide's Golden Rule 3 first (its `pg_dump` of the database), as the
+  deploy backs up before it migrates.
 - noop: deploy.py -y --json once more with nothing changed. Also: the operations
   pyinfra reports as changed, and the stack containers whose State.StartedAt (docker
   inspect) differs before and after (restarted). By hand has no equivalent.
@@ -63,6 +68,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -123,8 +129,8 @@ def by_hand_cold(server, app, checkout) -> Outcome:
     return by_hand(server, app, checkout, lambda: guide.setup(server, harness.REGISTRY_MIRROR, harness.REGISTRY_HOST))
 
 
-def by_hand_update(server, app, checkout) -> Outcome:
-    return by_hand(server, app, checkout, lambda: guide.update(server))
+def by_hand_update(server, app, checkout, backup: bool = False) -> Outcome:
+    return by_hand(server, app, checkout, lambda: guide.update(server, backup=backup))
 
 
 def deploy(server: harness.Server, settings: dict, *args: str, ok: bool = True) -> harness.PyinfraRun:
@@ -232,11 +238,60 @@ def plan(only: set[str]) -> dict[str, list[str]]:
     }
 
 
+class NewVersionWatch:
+    """One observer for both ways: from the moment an update starts, asks through Caddy
+    (the server's published HTTPS port) every 0.1 s until the new version answers, the
+    api's `/api/version` and the web's page title both; its clock is the update's."""
+
+    def __init__(self, server: harness.Server, version: int, ca: Path) -> None:
+        self.server, self.version, self.ca = server, version, ca
+        self.answered_after: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _new(self) -> bool:
+        try:
+            api = harness.https_get(self.server, "/api/version", self.ca, timeout=2)
+            if api.status != 200 or api.json() != {"version": self.version}:
+                return False
+            return f"<title>srq-hpn v{self.version}</title>" in harness.https_get(self.server, "/", self.ca, timeout=2).text
+        except (OSError, ValueError):
+            return False
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            if self._new():
+                self.answered_after = time.monotonic() - self.started
+                return
+            time.sleep(0.1)
+
+    def __enter__(self) -> "NewVersionWatch":
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._thread.join(timeout=30)
+        self._stop.set()
+
+
 def measure(phase: str, way: str, server: harness.Server, apps: dict[str, Path], checkout: Path,
             settings: dict) -> Outcome:
-    """One phase of one way on its server (the phases before it already done there)."""
+    """One phase of one way on its server (the phases before it already done there). An
+    update is timed until its new version answers through Caddy (the same observer for
+    both ways); the whole run's time is kept beside it."""
+    if phase in VERSIONS and phase != "cold":
+        ca = harness.caddy_root_ca(server, checkout.parent / f"ca-{server.name}.crt")
+        with NewVersionWatch(server, VERSIONS[phase][0], ca) as watch:
+            outcome = (by_hand_update(server, apps[phase], checkout, backup=VERSIONS[phase][1]) if way == BY_HAND
+                       else deploy_app(server, settings, apps[phase]))
+        if watch.answered_after is None:
+            raise PhaseFailed(f"the new version never answered through Caddy on {server.name} ({way})")
+        outcome.facts["whole run"] = outcome.seconds
+        outcome.seconds = watch.answered_after
+        return outcome
     if way == BY_HAND:
-        return (by_hand_cold if phase == "cold" else by_hand_update)(server, apps[phase], checkout)
+        return by_hand_cold(server, apps[phase], checkout)
     if phase in apps:
         return deploy_app(server, settings, apps[phase], *(["-vvv"] if phase == "cold" else []))
     return (noop if phase == "noop" else bad_input)(server, settings)
@@ -244,6 +299,8 @@ def measure(phase: str, way: str, server: harness.Server, apps: dict[str, Path],
 
 def note(phase: str, outcome: Outcome) -> str:
     facts = outcome.facts
+    if "whole run" in facts:
+        return f"(the new version answered; the whole run took {facts['whole run']:.1f} s)"
     if phase == "noop":
         return f"changed {len(facts['changed'])}, restarted {len(facts['restarted'])}"
     if phase == "bad":

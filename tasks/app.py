@@ -1,13 +1,12 @@
-"""Steps 7 and 10: the release's images (built and pulled in the background while the
-database starts), then `alembic upgrade head` with the superuser in a one-off container,
-before api and web are replaced; when the database holds data, a backup named after the
-revisions first (if it fails, nothing is migrated)."""
+"""The release's images (built and pulled in the background while the database starts,
+with the backup taken before a migration meanwhile), then `alembic upgrade head` with the
+superuser in a one-off container, before api and web are replaced (if the backup failed,
+nothing is migrated)."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from tasks.operations.backups import before_migrating
 from tasks.operations.database import migrated
 from tasks.operations.release import images_built, images_started
 from tasks.plan import Plan
@@ -28,12 +27,10 @@ def build_and_migrate(settings: Settings, plan: Plan):
              + (f" ({plan.migration.words()})" if plan.migrates else ""),
         paths=settings.paths,
         plan=plan,
-        before_migrating=before_migrating,
     )
 
 
 def images_words(plan: Plan) -> str:
-    if not plan.build and not plan.pull:
-        return f"release {plan.release.id or '(fetched)'}: all there"
-    return "; ".join(part for part in (f"build {', '.join(plan.build)}" if plan.build else "",
-                                      f"pull {', '.join(plan.pull)}" if plan.pull else "") if part)
+    parts = [f"build {', '.join(plan.build)}" if plan.build else "", f"pull {', '.join(plan.pull)}" if plan.pull else "",
+             f"back up first: {plan.migration.label}" if plan.migrates and plan.migration.has_data else ""]
+    return "; ".join(part for part in parts if part) or f"release {plan.release.id or '(fetched)'}: all there"

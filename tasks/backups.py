@@ -88,5 +88,5 @@ def offsite(settings: Settings):
         name=f"Ensure the off-server repository {settings.backup_offsite_repository} exists and opens",
         paths=settings.paths,
         repository=settings.backup_offsite_repository,
-        password_changed=password.did_change,
+        password_changed=password.will_change,
     )

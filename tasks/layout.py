@@ -134,6 +134,11 @@ class Paths:
         return f"{self.state_dir}/compose.deploy.yml"
 
     @property
+    def previous_override(self) -> str:
+        """The layer of the release that ran before (a failed swap puts the service back on it)."""
+        return f"{self.state_dir}/compose.deploy.previous.yml"
+
+    @property
     def caddy_dir(self) -> str:
         return f"{self.state_dir}/caddy"
 

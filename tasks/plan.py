@@ -233,6 +233,12 @@ class Plan:
         return "; ".join(self.caddy_reasons) or "its Caddyfile changed"
 
     @property
+    def awaits_fetch(self) -> bool:
+        """The release is a git branch the server could read only once the run fetched it:
+        the operations that depend on it decide then (tasks.operations.plan)."""
+        return not self.release.id
+
+    @property
     def migrates(self) -> bool:
         return self.migration is not None and self.migration.pending
 

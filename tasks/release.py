@@ -14,6 +14,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
 from tasks import snapshot
+from tasks.commands import if_installed, program
 from tasks.operations.release import Run, lock_released, locked, release_recorded, unlock
 from tasks.preflight import Deployment
 
@@ -43,6 +44,8 @@ class _AuditAndUnlockOnFailure(BaseStateCallback):
 
         release = run_.plan.release if run_.plan else None
         try:
+            # Standbys of a swap that never came are removed (the running version serves alone).
+            on_that_host(if_installed("srq-hpn-rollout", program("srq-hpn-rollout", "--stand-down"), ""))
             unlock(run_, f"failed: {', '.join(state.get_op_meta(op_hash).names)}",
                    release.id if release else None, release.source_revision if release else None, on_that_host)
         except Exception:  # noqa: BLE001 - never hide the failure being reported

@@ -8,9 +8,19 @@ from pyinfra.api import deploy
 
 from tasks import layout
 from tasks.acme import Context
-from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers
+from tasks.operations.services import maintenance_page_off, rolled_out, stack_answers, standing_by
 from tasks.plan import Plan
 from tasks.settings import Settings
+
+
+@deploy("Stand by for the swap")
+def standby(plan: Plan):
+    """Before the release changes anything: a standby of each upstream the rollout swaps."""
+    standing_by(
+        name="Ensure a standby of the running version serves during the swap"
+             + (f" ({', '.join(plan.rollout.swap)})" if plan.rollout.swap else ""),
+        plan=plan,
+    )
 
 
 @deploy("Start the stack and verify it")
@@ -26,8 +36,7 @@ def brought_up(settings: Settings, plan: Plan):
     if plan.reload_caddy:
         words.append(f"reload Caddy: {plan.caddy_words}")
     rolled_out(
-        name="Ensure every service runs the release (api and web swapped without downtime)"
-             + (f": {'; '.join(words)}" if words else ""),
+        name="Ensure every service runs the release" + (f": {'; '.join(words)}" if words else ""),
         paths=settings.paths,
         plan=plan,
     )

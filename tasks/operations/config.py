@@ -6,11 +6,15 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, HiddenValue, operation
+from pyinfra.api import HiddenValue, operation
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files
 
 from tasks import layout
+from tasks.commands import shell
+from tasks.digest import sha256
 from tasks.operations.files import private_file
+from tasks.operations.plan import later
 from tasks.plan import Plan
 
 
@@ -28,17 +32,6 @@ def env_file(paths: layout.Paths, plan: Plan):
         yield from later("the env file is written once the release is fetched")
         return
     yield from private_file._inner(path=paths.env_file, content=HiddenValue(plan.env_text), preview=plan.env_preview)
-
-
-def later(why: str):
-    """The commands of an operation that the plan could not decide before the run (a first
-    deploy): a change, and at that point of the run the plan is whole (tasks.operations.plan)."""
-    host.log(f"Decided during the run: {why}")
-
-    def undecided(state, host):  # noqa: ARG001 - pyinfra passes both, by these names
-        raise RuntimeError("the plan was not resolved before this operation ran")
-
-    yield FunctionCommand(undecided, (), {})
 
 
 @operation()
@@ -60,5 +53,9 @@ def compose_layer(settings, plan: Plan):
     for correction in plan.corrections:
         host.log_styled(f"Not published, whatever the app's compose file says: {correction}", fg="yellow",
                         log_func=logger.warning)
+    if host.get_fact(Sha256File, path=paths.override) not in (None, sha256(plan.layer_text)):
+        # The running release's layer, kept: a swap whose new version never gets ready puts
+        # the service back on it (srq-hpn-rollout).
+        yield shell("cp", "-p", paths.override, paths.previous_override)
     for src, dest in ((plan.layer_text, paths.override), (plan.stack_env_text, paths.stack_env)):
         yield from files.put._inner(src=StringIO(src), dest=dest, mode="644")

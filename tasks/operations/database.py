@@ -8,6 +8,7 @@ from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
 from tasks.commands import compose, program, quote
+from tasks.operations.plan import later
 from tasks.plan import Plan
 from tasks.remote import QuietFact, ask_quietly, executing, fail
 
@@ -74,6 +75,9 @@ def db_ready(paths: layout.Paths, plan: Plan, timeout: int):
     + plan: this run's plan (tasks.plan.Plan): whether (and why) the database starts
     + timeout: seconds to wait before failing with its last log lines
     """
+    if plan.awaits_fetch:
+        yield from later("the database's start once the release is fetched")
+        return
     wait = program("srq-hpn-wait", str(timeout), layout.DB)
     if plan.db_start:
         host.log(f"Starting db ({plan.db_start})")
@@ -104,6 +108,9 @@ def app_role(plan: Plan):
     Covers a data volume that existed before (the postgres image then skips the
     repository's db/init scripts) and a repository that ships no such script.
     """
+    if plan.awaits_fetch:
+        yield from later("the app role once the release is fetched")
+        return
     if not plan.app_role:
         host.noop("the app role and its grants are as wanted")
         return
@@ -112,7 +119,7 @@ def app_role(plan: Plan):
 
 
 @operation()
-def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
+def migrated(paths: layout.Paths, plan: Plan):
     """
     Ensure the database schema is at the newest migration of the release, with the
     superuser, in a one-off container of the migration service (the guide's
@@ -120,13 +127,15 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
 
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the database's revision and the release's
-      heads (read from its migration scripts), so whether alembic runs and from what
-    + before_migrating: a function (migration) -> commands, run first when the database
-      holds data (the pre-migration backup)
+      heads (read from its migration scripts), so whether alembic runs and from what (the
+      backup before it is taken with the release's images: tasks.operations.release)
 
     On failure the deploy stops with alembic's own last lines; the running version keeps
     serving.
     """
+    if plan.awaits_fetch:
+        yield from later("the migration once the release is fetched")
+        return
     migration = plan.migration
     if migration is None or not migration.pending:
         host.noop(f"the schema is at the release's newest migration ({', '.join(plan.migration_after) or 'none'})")
@@ -137,8 +146,6 @@ def migrated(paths: layout.Paths, plan: Plan, before_migrating=None):
         before = ", ".join(migration.current) if migration.current is not None else "the database"
         after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
         host.log(f"Migrating {before} -> {after}")
-    if migration.has_data and before_migrating is not None:
-        yield from before_migrating(migration)
     yield StringCommand(
         compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
         + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"

@@ -41,3 +41,15 @@ def settled(plan: Plan, resolve):
         return True
 
     yield FunctionCommand(settle, (), {})
+
+
+def later(why: str):
+    """The commands of an operation that the plan could not decide before the run (a first
+    deploy): a change, and at that point of the run the plan is whole (tasks.operations.plan)."""
+    host.log(f"Decided during the run: {why}")
+
+    def undecided(state, host):  # noqa: ARG001 - pyinfra passes both, by these names
+        raise RuntimeError("the plan was not resolved before this operation ran")
+
+    yield FunctionCommand(undecided, (), {})
+

@@ -15,6 +15,7 @@ from pyinfra.api import StringCommand, operation
 from tasks import layout, snapshot
 from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
+from tasks.operations.plan import later
 from tasks.plan import Plan
 
 BREAK_HINT = "--data srq_hpn_break_lock=true"
@@ -167,33 +168,54 @@ def wanted_images(config: dict, built: list[str], tags: dict[str, str]) -> tuple
     return own, pulled
 
 
+def backs_up(plan: Plan) -> bool:
+    """Whether the run backs the database up before it migrates (it holds data)."""
+    return plan.migrates and plan.migration.has_data
+
+
 @operation()
 def images_started(plan: Plan):
     """
     Ensure the release's images are on their way: the services the app builds, tagged
-    with the release (``<project>-<service>:<release>``) and labelled with the digest of
-    their build settings, and the missing images the app's compose file names, built and
-    pulled in the background while the database starts. Older releases' images stay
-    for rollback; an image already there is never pulled again (no surprise update).
+    with a checksum of their build context's files and labelled with the digest of their
+    build settings, and the missing images the app's compose file names, built and pulled
+    in the background while the database starts; and, when the release migrates a database
+    that holds data, the backup taken before (named after the revisions) meanwhile. Older
+    releases' images stay for rollback; an image already there is never pulled again.
 
-    + plan: this run's plan (tasks.plan.Plan): what to build and to pull
+    + plan: this run's plan (tasks.plan.Plan): what to build, to pull, and to back up
     """
-    if not plan.build and not plan.pull:
+    if plan.awaits_fetch:
+        yield from later("the images to build once the release is fetched")
+        return
+    if not plan.build and not plan.pull and not backs_up(plan):
         host.noop(f"the images of release {plan.release.id} are there")
         return
     host.log(f"Preparing images: build {', '.join(plan.build) or 'nothing'}; pull {', '.join(plan.pull) or 'nothing'}")
-    yield StringCommand(program("srq-hpn-images", "start", plan.release.id, *plan.build))
+    backup = []
+    if backs_up(plan):
+        migration = plan.migration
+        before = ", ".join(migration.current) if migration.current is not None else "its revision"
+        after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
+        host.log(f"Backing up the database before migrating {before} -> {after} ({migration.label}), while the "
+                 "images build")
+        backup = ["--backup", migration.label]
+    yield StringCommand(program("srq-hpn-images", "start", plan.release.id, *backup, *plan.build))
 
 
 @operation()
 def images_built(plan: Plan):
     """
-    Ensure the release's images are ready (what ``images_started`` began); on a failure,
-    the build's or the pull's own last lines.
+    Ensure the release's images are ready, and the backup before migrating taken (what
+    ``images_started`` began); on a failure, the build's, the pull's or the backup's own
+    last lines: nothing is migrated, nothing restarted.
 
     + plan: this run's plan (tasks.plan.Plan)
     """
-    if not plan.build and not plan.pull:
+    if plan.awaits_fetch:
+        yield from later("the images to build once the release is fetched")
+        return
+    if not plan.build and not plan.pull and not backs_up(plan):
         host.noop(f"the images of release {plan.release.id} are built")
         return
     yield StringCommand(program("srq-hpn-images", "wait", plan.release.id))
@@ -234,6 +256,9 @@ def release_recorded(paths: layout.Paths, plan: Plan, keep: int):
       and the releases to prune
     + keep: how many releases keep their images
     """
+    if plan.awaits_fetch:
+        yield from later("the release's record once the release is fetched")
+        return
     release = plan.release
     releases = paths.releases
     went_live = (f"echo {shlex.quote(release.id)} > {shlex.quote(releases + '/current')} && printf '%s %s\\n' "

@@ -11,8 +11,28 @@ from pyinfra.api import StringCommand, operation
 from tasks import acme as acme_words
 from tasks import facts, layout
 from tasks.commands import program, quote
+from tasks.operations.plan import later
 from tasks.plan import Plan
 from tasks.remote import executing, fail
+
+
+@operation()
+def standing_by(plan: Plan):
+    """
+    Ensure a standby of each upstream the rollout swaps (api, web) runs beside it, before
+    the release changes anything: its running version, as a one-off container that gets
+    ready while the release builds, and serves while the new version boots under the
+    service's own name (one boot on the way, and none dropped request).
+
+    + plan: this run's plan (tasks.plan.Plan): the services it swaps
+    """
+    if plan.awaits_fetch:
+        host.noop("the services to swap are known once the release is fetched: their standbys start at the swap")
+        return
+    if not plan.rollout.swap:
+        host.noop("nothing is swapped: no standby")
+        return
+    yield StringCommand(program("srq-hpn-rollout", "--standby", *plan.rollout.swap))
 
 
 @operation()
@@ -27,6 +47,9 @@ def rolled_out(paths: layout.Paths, plan: Plan):
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the rollout and whether Caddy reloads
     """
+    if plan.awaits_fetch:
+        yield from later("the services to bring up once the release is fetched")
+        return
     if plan.rollout.services:
         host.log(f"Bringing up: {plan.rollout.words()}")
         yield StringCommand(program("srq-hpn-rollout", *plan.rollout.arguments()))

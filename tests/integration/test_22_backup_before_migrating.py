@@ -6,6 +6,7 @@ nothing is restarted and the running version keeps serving. Once there is room a
 the deploy goes through; and a restore of the pre-migration backup, which is behind
 the code, is migrated to the release's head."""
 
+import json
 from pathlib import Path
 
 from tasks.sourcetree import Upload
@@ -94,7 +95,8 @@ def test_every_migration_waits_for_its_backup(fresh_server, testbed, tmp_path):
     assert revision(server) == "0003"
     assert start_times(server) == serving
     _, image = server.exec("docker inspect --format '{{.Config.Image}}' srq-hpn-api")
-    assert image.strip() == f"srq-hpn-api:{Upload.of(v3).revision}"
+    _, record = server.exec(f"cat /var/lib/srq-hpn/releases/{Upload.of(v3).revision}.json")
+    assert image.strip() == json.loads(record)["images"]["api"]  # v3's: v4's never replaced it
     assert harness.https_get(server, "/api/health", ca).text == '{"ok":true,"service":"api"}'
     assert backups(server) == [pre_migration]
 
