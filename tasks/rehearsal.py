@@ -46,10 +46,13 @@ def revisions_word(revisions) -> str:
 
 def migrate_command(migration: Migration) -> str:
     """srq-hpn-migrate's command line for ``migration``: rehearsed on the backup labelled
-    after it (the newest verified backup if that one is missing), or not, saying why."""
+    after it (the newest verified backup if that one is missing), or not, saying why (with
+    no data, nothing to rehearse on: the program's own words, NOT_NEEDED)."""
     args = ["--from", revisions_word(migration.current), "--to", revisions_word(migration.heads)]
     if migration.rehearsed:
         args += ["--rehearse", migration.label]
+    elif not migration.has_data:
+        args += ["--no-data"]
     else:
-        args += ["--unrehearsed", migration.unrehearsed_why or (NOT_A_DEPLOY if migration.has_data else NOT_NEEDED)]
+        args += ["--unrehearsed", migration.unrehearsed_why or NOT_A_DEPLOY]
     return program("srq-hpn-migrate", *args)

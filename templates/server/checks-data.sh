@@ -29,8 +29,8 @@ check_migrations() {
 		result warn "the last migration tried, $from -> $to, $age ago, did not pass its rehearsal on a copy of production and was not deployed (production untouched): fix it and deploy again; see $MIGRATION_RECORD"
 	elif [ "$outcome" = migrated ] && [ "$rehearsal" = passed ]; then
 		result pass "the last migration deployed, $from -> $to, $age ago, was rehearsed first on a copy of production (backup $backup): ${copy}s there"
-	elif [ "$outcome" = migrated ] && [ "$from" = none ]; then
-		result pass "the last migration deployed, $from -> $to, $age ago, ran on an empty database: nothing to rehearse on"
+	elif [ "$outcome" = migrated ] && [ "$rehearsal" = not-needed ]; then
+		result pass "the last migration deployed, to $to, $age ago, ran on an empty database: nothing to rehearse on"
 	elif [ "$outcome" = migrated ]; then
 		result warn "the last migration deployed, $from -> $to, $age ago, was not rehearsed on a copy of production first (${why:-no reason recorded})"
 	else

@@ -171,6 +171,14 @@ def test_unrehearsed_it_says_why_and_runs_on_production_only(server):
                                    "backup": None, "duration_s": None}
 
 
+def test_a_database_without_data_has_nothing_to_rehearse_on(server):
+    done, calls = migrate(server, "--from", "unknown", "--to", "0002", "--no-data")
+    assert done.returncode == 0, done.stderr
+    assert len(compose_runs(calls)) == 1 and not any(call.startswith("run -d") for call in calls)
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == "migrated" and record["rehearsal"]["result"] == "not-needed"
+
+
 @pytest.mark.parametrize("args", [(), ("--from", "0003"), ("--from", "0003", "--to", "0004"),
                                   ("--from", "0003", "--to", "0004", "--rehearse", "bad label;rm")])
 def test_it_refuses_incomplete_or_unsafe_arguments(server, args):

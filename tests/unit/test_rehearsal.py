@@ -48,7 +48,7 @@ def test_the_server_programs_command_line():
     off = rehearsal_of(migration_of(LIVE, ["0003"], True), enabled=False)
     assert shlex.split(migrate_command(off))[-2:] == ["--unrehearsed", "srq_hpn_migration_rehearsal is off"]
     empty = rehearsal_of(migration_of({"revisions": [], "tables": 0}, ["0001", "0002b"], False), enabled=True)
-    assert shlex.split(migrate_command(empty))[1:5] == ["--from", "none", "--to", "0001,0002b"]
+    assert shlex.split(migrate_command(empty))[1:] == ["--from", "none", "--to", "0001,0002b", "--no-data"]
     # A restore's migration (its plan never decides a rehearsal), and revisions not known yet.
     restored = Migration(("0002",), None, has_data=True)
     assert shlex.split(migrate_command(restored))[1:] == ["--from", "0002", "--to", "unknown", "--unrehearsed",
@@ -94,8 +94,9 @@ def test_the_checklist_reads_the_last_migrations_record(tmp_path):
     assert status == "pass"
     assert evidence == (f"the last migration deployed, 0002 -> 0003, 5 min ago, was rehearsed first on a copy of "
                         f"production (backup {backup}): 1.3s there")
-    status, evidence = judge(tmp_path, record("migrated", "not-rehearsed", frm="none", why=rehearsal.NOT_NEEDED))
-    assert status == "pass" and "ran on an empty database" in evidence
+    status, evidence = judge(tmp_path, record("migrated", "not-needed", frm="unknown", why=rehearsal.NOT_NEEDED))
+    assert status == "pass" and evidence == "the last migration deployed, to 0003, 60 s ago, ran on an empty database: " \
+        "nothing to rehearse on"
     status, evidence = judge(tmp_path, record("migrated", "not-rehearsed", why=rehearsal.NOT_A_DEPLOY))
     assert status == "warn" and f"was not rehearsed on a copy of production first ({rehearsal.NOT_A_DEPLOY})" in evidence
     status, evidence = judge(tmp_path, record("stopped", "failed", backup=backup, duration=0.2))
