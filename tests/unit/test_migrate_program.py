@@ -59,6 +59,7 @@ case "$*" in
     echo '{{"services": {{"api": {{"networks": {{"'"${{NETWORKS:-rehearsal}}"'": null}}}}}}}}' ;;
   *"compose --env-file .env.production run"*)
     if [ -n "$COMPOSE_FILE" ] && [ -n "$REHEARSAL_FAILS" ]; then cat {tmp_path}/alembic-failure >&2; exit 1; fi
+    if [ -z "$COMPOSE_FILE" ] && [ -n "$PRODUCTION_FAILS" ]; then cat {tmp_path}/alembic-failure >&2; exit 1; fi
     echo "INFO  [alembic.runtime.migration] Running upgrade 0003 -> 0004" >&2 ;;
   "ps -aq --no-trunc"*service=db*) echo live-db ;;
   "ps -aq --filter label=org.srq-hpn.rehearsal="*) echo scratch-id ;;
@@ -143,6 +144,17 @@ def test_a_migration_that_fails_its_rehearsal_never_runs_on_production(server):
     assert record["result"] == "stopped" and record["rehearsal"]["result"] == "failed"
     assert "fails on production's data" in record["cause"]
     assert "rm -f -v scratch-id" in calls and "network rm network-id" in calls
+
+
+def test_a_migration_that_fails_on_production_after_its_rehearsal_is_recorded_so(server):
+    done, calls = migrate(server, "--from", "0003", "--to", "0004", "--rehearse", LABEL, PRODUCTION_FAILS="1")
+    assert done.returncode == 1 and len(compose_runs(calls)) == 2
+    assert "contains null values" in done.stderr and "Traceback" not in done.stderr
+    assert "hint: the lines above are alembic's; nothing was restarted and the running version keeps serving" \
+        in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("migration 0003 -> 0004 failed on production")
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == "failed" and record["rehearsal"]["result"] == "passed"
 
 
 def test_a_migration_container_that_would_reach_other_networks_is_not_run(server):
