@@ -76,3 +76,22 @@ def test_the_goals_are_judged_on_medians():
     assert verdicts["P1"] is True  # 30 / 45
     assert verdicts["P2"] is False  # one run changed something
     assert verdicts["P3"] is None and verdicts["P4"] is None
+
+
+def test_the_cold_floor_is_docker_then_the_longest_path():
+    by_hand = speed_report.Outcome(40.0, [(0.0, 10.0, "install Docker (prerequisite)"), (10.0, 0.1, "passwords"),
+                                          (10.1, 14.0, "pull the database's image"),
+                                          (24.1, 5.0, "db up, initialised"), (29.1, 3.0, "wait until healthy"),
+                                          (29.1, 6.0, "build and start api"), (35.1, 0.6, "migrate"),
+                                          (35.7, 3.3, "start all")])
+    assert speed_report.floor_of(by_hand) == 29.0  # the database's path: 14.0 + 5.0 > 6.0 + 3.3
+    slow_builds = speed_report.Outcome(40.0, [(0.0, 10.0, "install Docker (prerequisite)"),
+                                              (10.0, 3.0, "pull the database's image"),
+                                              (13.0, 2.0, "db up, initialised"),
+                                              (15.0, 12.0, "build and start api"), (27.0, 3.0, "start all")])
+    assert speed_report.floor_of(slow_builds) == 25.0  # the builds' path
+    assert speed_report.floor_of(speed_report.Outcome(5.0, [(0.0, 5.0, "start all")])) is None
+    results = speed_report.Results(1)
+    results.put("cold", speed_report.BY_HAND, 1, by_hand)
+    results.put("cold", speed_report.DEPLOY, 1, speed_report.Outcome(31.9))
+    assert round(speed_report.floor_ratio(results), 2) == 1.1
