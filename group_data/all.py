@@ -91,6 +91,14 @@ srq_hpn_lock_timeout = 0
 # One-shot flag: break a lock left by a run that died (--data srq_hpn_break_lock=true).
 srq_hpn_break_lock = False
 
+# Rehearse every migration before it runs on production: the release's `alembic upgrade
+# head` runs first on a copy of production (the backup taken before the migration,
+# restored into a scratch database on the server, cut off from every network but the
+# migration's own). If it fails there, nothing is migrated and nothing restarted. A
+# release without a migration pays nothing for it. False: migrations run on production
+# untested (the checklist warns).
+srq_hpn_migration_rehearsal = True
+
 # --- Database ----------------------------------------------------------------
 
 # POSTGRES_DB, POSTGRES_USER (superuser, migrations) and POSTGRES_APP_USER

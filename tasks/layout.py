@@ -95,6 +95,9 @@ OFFSITE_SSH_KEY = "/root/.ssh/srq-hpn-backup-key"
 OFFSITE_SSH_HOST = "srq-hpn-offsite"  # the Host entry of that SSH configuration
 # Restore drills run in a scratch database container labelled so.
 DRILL_LABEL = "org.srq-hpn.drill"
+# Migration rehearsals: a scratch database container, its internal network and the one-off
+# migration container, labelled so (with the rehearsing process's id).
+REHEARSAL_LABEL = "org.srq-hpn.rehearsal"
 # While a restore runs, Caddy answers 503 with Retry-After when this file exists
 # (in Caddy's data volume, which the caddy image always has).
 MAINTENANCE_FLAG = "/data/srq-hpn-maintenance"
@@ -192,6 +195,12 @@ class Paths:
     def drills(self) -> str:
         """Restore drill records: last.json and history.jsonl."""
         return f"{self.state_dir}/drills"
+
+    @property
+    def migration_record(self) -> str:
+        """The last migration's result: rehearsed on a copy of production or not, deployed or
+        stopped (JSON, written by srq-hpn-migrate; history.jsonl beside it)."""
+        return f"{self.state_dir}/migrations/last.json"
 
     @property
     def offsite_record(self) -> str:

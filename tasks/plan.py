@@ -47,6 +47,10 @@ class Migration:
     current: tuple[str, ...] | None  # the database's revisions; None: it does not answer yet
     heads: tuple[str, ...] | None  # the release's; None: its scripts cannot be read
     has_data: bool  # the database holds tables (or may: unknown): a backup goes first
+    # Run first on a copy of production (the backup before it, restored into a scratch
+    # database on the server); decided by tasks.rehearsal.rehearsal_of, never by default.
+    rehearsed: bool = False
+    unrehearsed_why: str = ""  # why not, when it is not (shown in the plan only with data at stake)
 
     @property
     def pending(self) -> bool:
@@ -63,8 +67,12 @@ class Migration:
                                                                 else "an empty database")
         after = ", ".join(self.heads) if self.heads else ("the release's heads" if self.heads is None else "none")
         text = f"migrate {before} -> {after}"
+        if self.rehearsed:
+            text += ", rehearsed on a copy first"
         if self.has_data:
             text += f", after a backup {self.label}"
+        if self.has_data and not self.rehearsed and self.unrehearsed_why:
+            text += f", not rehearsed ({self.unrehearsed_why})"
         return text
 
 

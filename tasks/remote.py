@@ -60,10 +60,12 @@ def check(command: str) -> tuple[bool, list[str]]:
     return ok, list(output.stdout_lines) + list(output.stderr_lines)
 
 
-def shown(command: str):
+def shown(command: str, explain: bool = False):
     """Yield a command whose output the operator sees at default verbosity (its stdout
     line by line, its stderr in red when it fails): for server programs whose report is
-    the point (a restore drill's table, a restore's steps). Its output must hold no secret."""
+    the point (a restore drill's table, a restore's steps). Its output must hold no secret.
+    ``explain``: when it fails, the run ends with its last line (the program's own summary)
+    rather than pyinfra's "No hosts remaining!"."""
 
     def run_and_show(state, host):  # pyinfra passes both
         ok, output = _quietly(state, host, command)
@@ -71,6 +73,9 @@ def shown(command: str):
             host.log(line)
         for line in output.stderr_lines:
             host.log_styled(line, fg="red" if not ok else "yellow", log_func=logger.error if not ok else logger.warning)
+        last = next((line.strip() for line in reversed(output.stderr_lines) if line.strip()), "")
+        if not ok and explain and last:
+            explained(state, host, last)
         return ok
 
     yield FunctionCommand(run_and_show, (), {})

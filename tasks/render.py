@@ -131,6 +131,7 @@ def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MA
         "KEEP_WEEKLY": settings.backup_keep_weekly,
         "KEEP_MONTHLY": settings.backup_keep_monthly,
         "DRILL_LABEL": layout.DRILL_LABEL,
+        "REHEARSAL_LABEL": layout.REHEARSAL_LABEL,
         "MAINTENANCE_FLAG": layout.MAINTENANCE_FLAG,
         "EARLY_PULL_PID": layout.EARLY_PULL_PID,
         "OFFSITE_REPOSITORY": settings.backup_offsite_repository,

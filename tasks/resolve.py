@@ -18,6 +18,7 @@ from tasks.migrations import UnreadableMigrations, release_heads
 from tasks.operations.release import prune_plan, wanted_images
 from tasks.plan import Migration, Plan, Release, builds_of, context_id, migration_of, rollout_of, stale_services
 from tasks.preflight import Deployment
+from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
 from tasks.settings import Settings
 from tasks.source import git_ssh
@@ -292,8 +293,9 @@ def _database(plan: Plan, settings: Settings, containers: dict) -> None:
     database = host.get_fact(facts.DatabaseRevision, container=plan.container(layout.DB),
                              user=settings.postgres_user, database=settings.postgres_db) if running else None
     volume = host.get_fact(facts.DataVolumes, names=(plan.db_volume,)).get(plan.db_volume, {}) if plan.db_volume else {}
-    plan.migration = migration_of(database, list(plan.release.migration_heads)
-                                  if plan.release.migration_heads is not None else None, bool(volume.get("data")))
+    migration = migration_of(database, list(plan.release.migration_heads)
+                             if plan.release.migration_heads is not None else None, bool(volume.get("data")))
+    plan.migration = rehearsal_of(migration, settings.migration_rehearsal)
     reasons = []
     if not running or plan.db_start:
         reasons.append("the database starts" if running or volume.get("exists") else "a new database")

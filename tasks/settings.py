@@ -78,6 +78,7 @@ class Settings:
     releases_kept: int
     lock_timeout: int
     break_lock: bool
+    migration_rehearsal: bool
     postgres_db: str
     postgres_user: str
     postgres_app_user: str

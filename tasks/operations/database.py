@@ -7,10 +7,11 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from tasks import facts, layout
-from tasks.commands import compose, program, quote
+from tasks.commands import compose, program
 from tasks.operations.plan import later
 from tasks.plan import Plan
-from tasks.remote import QuietFact, ask_quietly, executing, fail
+from tasks.rehearsal import migrate_command
+from tasks.remote import QuietFact, ask_quietly, executing, fail, shown
 
 
 @operation()
@@ -123,15 +124,19 @@ def migrated(paths: layout.Paths, plan: Plan):
     """
     Ensure the database schema is at the newest migration of the release, with the
     superuser, in a one-off container of the migration service (the guide's
-    ``run --rm api alembic upgrade head``), before api and web are replaced.
+    ``run --rm api alembic upgrade head``), before api and web are replaced; when the plan
+    says so, rehearsed first on a copy of production (the backup before the migration,
+    restored into a scratch database on the server: tasks.rehearsal).
 
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the database's revision and the release's
-      heads (read from its migration scripts), so whether alembic runs and from what (the
-      backup before it is taken with the release's images: tasks.operations.release)
+      heads (read from its migration scripts), so whether alembic runs and from what, and
+      whether it is rehearsed first (the backup before it is taken with the release's
+      images: tasks.operations.release)
 
-    On failure the deploy stops with alembic's own last lines; the running version keeps
-    serving.
+    On failure, on the copy or on production, the deploy stops with alembic's own last
+    lines (and, on the copy, the rows of its tables); the running version keeps serving.
+    The server records the result for the checklist.
     """
     if plan.awaits_fetch:
         yield from later("the migration once the release is fetched")
@@ -145,12 +150,5 @@ def migrated(paths: layout.Paths, plan: Plan):
     else:
         before = ", ".join(migration.current) if migration.current is not None else "the database"
         after = ", ".join(migration.heads) if migration.heads is not None else "the release's heads"
-        host.log(f"Migrating {before} -> {after}")
-    yield StringCommand(
-        compose(paths.app_dir, "run", "--rm", "--no-deps", "-T", layout.MIGRATE_SERVICE, "alembic", "upgrade", "head")
-        + f" || {{ echo {quote(MIGRATION_HINT)} >&2; exit 1; }}"
-    )
-
-
-MIGRATION_HINT = ("hint: the lines above are alembic's; nothing was restarted and the running version keeps serving. "
-                  "Fix the migration and deploy again.")
+        host.log(f"Migrating {before} -> {after}" + (", on a copy of production first" if migration.rehearsed else ""))
+    yield from shown(migrate_command(migration), explain=True)

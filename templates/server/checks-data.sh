@@ -1,6 +1,43 @@
 # Checks of the guide's "Database" items (sourced by checks.sh).
 # Managed by srq-hpn-deploy. Changes made here are overwritten on the next deploy.
 
+# Tested migrations before deploying: the last migration's record (srq-hpn-migrate), which
+# says whether it ran first on a copy of production (the migration rehearsal).
+check_migrations() {
+	local fields outcome rehearsal from to why backup copy age off=""
+	[ "${MIGRATION_REHEARSAL:-on}" = on ] || off="migration rehearsal is off (srq_hpn_migration_rehearsal = False): the next migration runs on production untested"
+	if [ ! -f "$MIGRATION_RECORD" ]; then
+		if [ -n "$off" ]; then
+			result warn "$off; no migration recorded on this server yet"
+		else
+			result not-set-up "no migration recorded on this server yet ($MIGRATION_RECORD); each one is rehearsed on a copy of production first"
+		fi
+		return
+	fi
+	fields=$(jq -r '[.result, .rehearsal.result, .from, .to, .rehearsal.why // "", .rehearsal.backup // "",
+		(.rehearsal.duration_s // "" | tostring)] | join("\u001f")' "$MIGRATION_RECORD") || {
+		result cannot-check "$MIGRATION_RECORD cannot be read"
+		return
+	}
+	IFS=$'\x1f' read -r outcome rehearsal from to why backup copy <<<"$fields"
+	age=$(in_words $(($(date +%s) - $(stat -c %Y "$MIGRATION_RECORD"))))
+	if [ "$outcome" = failed ]; then
+		result fail "the last migration, $from -> $to, $age ago, failed on production$([ "$rehearsal" = passed ] && echo " after passing its rehearsal on a copy of $backup"): see $MIGRATION_RECORD and deploy again once it is fixed"
+	elif [ -n "$off" ]; then
+		result warn "$off; the last migration, $from -> $to, $age ago: $outcome"
+	elif [ "$outcome" = stopped ]; then
+		result warn "the last migration tried, $from -> $to, $age ago, did not pass its rehearsal on a copy of production and was not deployed (production untouched): fix it and deploy again; see $MIGRATION_RECORD"
+	elif [ "$outcome" = migrated ] && [ "$rehearsal" = passed ]; then
+		result pass "the last migration deployed, $from -> $to, $age ago, was rehearsed first on a copy of production (backup $backup): ${copy}s there"
+	elif [ "$outcome" = migrated ] && [ "$rehearsal" = not-needed ]; then
+		result pass "the last migration deployed, to $to, $age ago, ran on an empty database: nothing to rehearse on"
+	elif [ "$outcome" = migrated ]; then
+		result warn "the last migration deployed, $from -> $to, $age ago, was not rehearsed on a copy of production first (${why:-no reason recorded})"
+	else
+		result cannot-check "the last migration's record says $outcome: see $MIGRATION_RECORD"
+	fi
+}
+
 # Database initialized with the app user: the limited role exists, with row
 # privileges only (the same check the deploy makes before it repairs a difference).
 check_app_role() {

@@ -150,3 +150,15 @@ wait_ready() {
 		sleep 0.25
 	done
 }
+
+# alembic_words: alembic's output (stdin) as the operator reads it: its own lines and the
+# error it ends with, without the Python traceback's frames in between.
+alembic_words() {
+	awk '
+		/^Traceback \(most recent call last\):$/ { frames = 1; next }
+		frames && /^  / { next }
+		{ frames = 0 }
+		/^(The above exception was the direct cause of the following exception:|During handling of the above exception, another exception occurred:)$/ { next }
+		NF { print }
+	'
+}

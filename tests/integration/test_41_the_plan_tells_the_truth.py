@@ -70,7 +70,7 @@ def test_the_apis_code_changed_then_a_migration(deployed, server, testbed, tmp_p
     main.write_text(main.read_text() + "# and again\n")
     lines, run = plan_then_run(server, settings)
 
-    assert "migrate 0002 -> 0003, after a backup pre-migration-0002-to-0003" in lines, lines
+    assert "migrate 0002 -> 0003, rehearsed on a copy first, after a backup pre-migration-0002-to-0003" in lines, lines
     assert named(run.changed_operations(), "newest migration", "migrate 0002 -> 0003")
     _, revision = server.exec("docker exec srq-hpn-db psql -U srq_hpn -d srq_hpn -tA -c 'SELECT version_num FROM alembic_version'")
     assert revision.strip() == "0003"
