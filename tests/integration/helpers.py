@@ -118,6 +118,30 @@ def lock_is_free(server: Server) -> bool:
     return server.exec(f"test -e {STATE_DIR}/deploy.lock", check=False)[0] != 0
 
 
+# A new alembic revision for the sample app (0002 -> 0003): a nullable column on events.
+ADD_NOTE_MIGRATION = '''"""add a note to events
+
+Revision ID: 0003
+Revises: 0002
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("events", sa.Column("note", sa.Text(), nullable=True))
+
+
+def downgrade():
+    op.drop_column("events", "note")
+'''
+
+
 def app_copy(source: Path, destination: Path) -> Path:
     """A copy of an app repository to change for one scenario (not a git work tree)."""
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))

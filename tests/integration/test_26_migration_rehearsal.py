@@ -23,6 +23,7 @@ import pytest
 
 from tasks import layout
 from tests.integration.helpers import (
+    ADD_NOTE_MIGRATION,
     app_copy,
     assert_no_traceback,
     backups,
@@ -37,27 +38,6 @@ from tests.integration.helpers import (
 from tests.testbed import harness
 
 RECORD = layout.Paths().migration_record
-ADD_NOTE = '''"""add a note to events
-
-Revision ID: 0003
-Revises: 0002
-"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("events", sa.Column("note", sa.Text(), nullable=True))
-
-
-def downgrade():
-    op.drop_column("events", "note")
-'''
 # Fails only where rows hold no note (production's data), after a step no transaction undoes.
 REQUIRE_NOTE = '''"""an index on titles, and a note required
 
@@ -96,7 +76,7 @@ def rehearsing(testbed, tmp_path_factory):
             psql(server, f"INSERT INTO events (title, starts_at) VALUES ('event {n}', now())")
         apps = tmp_path_factory.mktemp("apps")
         v3 = app_copy(harness.SAMPLE_APP, apps / "v3")
-        (v3 / "apps/api/alembic/versions/0003_add_note.py").write_text(ADD_NOTE)
+        (v3 / "apps/api/alembic/versions/0003_add_note.py").write_text(ADD_NOTE_MIGRATION)
         v4 = app_copy(v3, apps / "v4")
         (v4 / "apps/api/alembic/versions/0004_require_note.py").write_text(REQUIRE_NOTE)
         ca = harness.caddy_root_ca(server, apps / "ca.crt")

@@ -13,30 +13,8 @@ import subprocess
 import tarfile
 
 from tasks.settings import generate_password
-from tests.integration.helpers import app_copy, deploy, plan_then_run, planned, start_times
+from tests.integration.helpers import ADD_NOTE_MIGRATION, app_copy, deploy, plan_then_run, planned, start_times
 from tests.testbed import harness
-
-MIGRATION = '''"""add a note to events
-
-Revision ID: 0003
-Revises: 0002
-"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("events", sa.Column("note", sa.Text(), nullable=True))
-
-
-def downgrade():
-    op.drop_column("events", "note")
-'''
 
 
 def named(changes, *words: str) -> list[str]:
@@ -66,7 +44,7 @@ def test_the_apis_code_changed_then_a_migration(deployed, server, testbed, tmp_p
     assert named(run.changed_operations(), "images are built", "build api")
     assert start_times(server)["srq-hpn-web"] == web_before
 
-    (app / "apps/api/alembic/versions/0003_add_note.py").write_text(MIGRATION)
+    (app / "apps/api/alembic/versions/0003_add_note.py").write_text(ADD_NOTE_MIGRATION)
     main.write_text(main.read_text() + "# and again\n")
     lines, run = plan_then_run(server, settings)
 
