@@ -5,6 +5,7 @@ Operations and facts yield these; nothing here runs anything.
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from pyinfra.api import StringCommand
@@ -76,3 +77,16 @@ def parse_status(output) -> tuple[bool, list[str]]:
     if not lines:
         return False, ["(no output)"]
     return lines[0] == "ok", lines[1:]
+
+
+def json_lines(output) -> list[dict]:
+    """The JSON objects of a command's output, one a line; any other line is skipped."""
+    records = []
+    for line in output:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -3,10 +3,11 @@ log says about getting one, and where the domain points (tasks.acme reads the an
 
 from __future__ import annotations
 
-import json
 import shlex
 
 from pyinfra.api import FactBase
+
+from tasks.commands import json_lines
 
 
 class ServedCertificate(FactBase):
@@ -95,12 +96,4 @@ class CaddyAcmeLog(FactBase):
         )
 
     def process(self, output):
-        entries = []
-        for line in output:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                entries.append(entry)
-        return entries
+        return json_lines(output)

@@ -7,19 +7,7 @@ import json
 from pyinfra.api import FactBase
 
 from tasks import layout
-from tasks.commands import configured
-
-
-def _json_lines(output) -> list[dict]:
-    records = []
-    for line in output:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+from tasks.commands import configured, json_lines
 
 
 class DeployLock(FactBase):
@@ -35,7 +23,7 @@ class DeployLock(FactBase):
                 "if [ -d \"$d/deploy.lock\" ]; then cat \"$d/deploy.lock/holder\" 2>/dev/null || echo '{}'; fi")
 
     def process(self, output):
-        records = _json_lines(output)
+        records = json_lines(output)
         return records[0] if records else ({"operator": "unknown"} if output else None)
 
 
@@ -56,7 +44,7 @@ class AuditLog(FactBase):
                 f"tail -n {int(lines)} \"$d/audit.log\" 2>/dev/null || true")
 
     def process(self, output):
-        return _json_lines(output)
+        return json_lines(output)
 
 
 class Releases(FactBase):
