@@ -16,7 +16,8 @@ from tasks.digest import sha256
 from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
 from tasks.operations.release import prune_plan, wanted_images
-from tasks.plan import Migration, Plan, Release, builds_of, context_id, migration_of, rollout_of, stale_services
+from tasks.plan import (Migration, Plan, Release, builds_of, context_id, migration_of, rollout_of, stale_services,
+                        wal_plan)
 from tasks.preflight import Deployment
 from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
@@ -189,12 +190,14 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             config, app_dir=paths.app_dir, caddy_dir=paths.caddy_dir,
             caddyfile_template=settings.caddyfile == "template",
             db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids,
-            acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "")
+            acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
+            wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
+            if settings.backup_wal_archive else None)
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
     header = (f"{render.MANAGED_NOTICE}\nThe deploy's layer over the app's compose file (COMPOSE_FILE in "
-              f"{layout.ENV_FILE}): release images, Caddyfile, port rules.")
+              f"{layout.ENV_FILE}): release images, Caddyfile, port rules, WAL archiving.")
     plan.layer_text = deploy_layer.dump_override(layer.document, header)
     plan.containers_named = appspec.container_names(config)
     plan.stack_env_text = render.stack_env(plan.project, plan.containers_named, layer.caddy.caddyfile)
@@ -296,6 +299,9 @@ def _database(plan: Plan, settings: Settings, containers: dict) -> None:
     migration = migration_of(database, list(plan.release.migration_heads)
                              if plan.release.migration_heads is not None else None, bool(volume.get("data")))
     plan.migration = rehearsal_of(migration, settings.migration_rehearsal)
+    wal = host.get_fact(facts.WalArchive, container=plan.container(layout.DB), user=settings.postgres_user,
+                        database=settings.postgres_db, wal_dir=settings.wal_dir) if running else None
+    plan.wal, plan.db_start = wal_plan(wal, settings.backup_wal_archive, plan.db_start)
     reasons = []
     if not running or plan.db_start:
         reasons.append("the database starts" if running or volume.get("exists") else "a new database")

@@ -94,6 +94,62 @@ check_backups() {
 	fi
 }
 
+# Point-in-time recovery: the database archives its WAL into $WAL_DIR and the archive
+# stays writable (pg_stat_archiver: no failure since the last success), its cluster has a
+# base backup, and with the off-server copy the archive's copy keeps up.
+check_wal_archive() {
+	local container stats mode last_ok last_failed failed_wal id dir bases newest earliest shipped age
+	if [ "${WAL_ARCHIVE:-0}" != 1 ]; then
+		result not-set-up "backup_wal_archive is off: the database can go back to its backups' times only"
+		return
+	fi
+	container=$(service_container "$DB_SERVICE")
+	if ! is_running "$container"; then
+		result fail "the database container is not running: nothing is archived"
+		return
+	fi
+	stats=$(docker exec "$container" psql -X -qAt -F $'\t' --username "$DB_USER" --dbname "$DB_NAME" -c \
+		"SELECT current_setting('archive_mode'), coalesce(extract(epoch FROM last_archived_time)::bigint, 0),
+		        coalesce(extract(epoch FROM last_failed_time)::bigint, 0), coalesce(last_failed_wal, '-'), system_identifier
+		 FROM pg_stat_archiver, pg_control_system()" 2>&1) || {
+		result cannot-check "the database does not answer: $(printf '%s' "$stats" | tail -n 1)"
+		return
+	}
+	IFS=$'\t' read -r mode last_ok last_failed failed_wal id <<<"$stats"
+	if [ "$mode" != on ]; then
+		result fail "the database does not archive its WAL (archive_mode is $mode): deploy to turn it on"
+		return
+	fi
+	dir="$WAL_DIR/$id"
+	if ! docker exec -u postgres "$container" sh -c "test -w $WAL_MOUNT && { test ! -e $WAL_MOUNT/$id/wal || test -w $WAL_MOUNT/$id/wal; }" 2>/dev/null; then
+		result fail "the database cannot write into its archive $dir (the WAL piles up in its volume until the disk is full): check its owner and mode (srq-hpn-wal setup makes it the database's)"
+		return
+	fi
+	if [ "$last_failed" -gt "$last_ok" ]; then
+		result fail "archiving fails since $(date -u -d "@$last_failed" +%Y-%m-%dT%H:%M:%SZ): segment $failed_wal could not be archived into $dir (docker logs $(container_name "$container")); the WAL piles up in the database's volume"
+		return
+	fi
+	bases=$(find "$dir/base" -mindepth 2 -maxdepth 2 -name manifest.json 2>/dev/null | wc -l)
+	if [ "$bases" = 0 ]; then
+		result fail "no base backup of the database's cluster ($id) in $dir/base: nothing to recover from (systemctl start srq-hpn-backup takes one)"
+		return
+	fi
+	earliest=$(find "$dir/base" -mindepth 2 -maxdepth 2 -name manifest.json -exec jq -r .end_time {} + 2>/dev/null | sort | head -n 1)
+	newest=$(find "$dir/wal" -maxdepth 1 -name '*.gz' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1)
+	newest=${newest%.*}
+	if [ -n "$OFFSITE_REPOSITORY" ] && [ -n "$newest" ]; then
+		shipped=$(head -n 1 "$WAL_SHIPPED" 2>/dev/null || true)
+		shipped=$(epoch "$shipped" || true)
+		if [ -z "$shipped" ] || [ $((newest - shipped)) -gt "$WAL_SHIP_MAX_DELAY" ]; then
+			result fail "the archive's copy off the server is behind: its newest segment is from $(date -u -d "@$newest" +%Y-%m-%dT%H:%M:%SZ), last copied ${shipped:+$(date -u -d "@$shipped" +%Y-%m-%dT%H:%M:%SZ)}${shipped:-never} (journalctl -u srq-hpn-wal-ship)"
+			return
+		fi
+	fi
+	age=""
+	[ "$last_ok" = 0 ] || age=", the last segment archived $(in_words $(($(date +%s) - last_ok))) ago"
+	result pass "the database archives its WAL into $dir within ${WAL_TIMEOUT}s of a commit$age; recoverable from $earliest to $(if [ -n "$newest" ]; then date -u -d "@$newest" +%Y-%m-%dT%H:%M:%SZ; else echo "its next segment"; fi) ($bases base backups)${OFFSITE_REPOSITORY:+, copied off the server}"
+}
+
 # Tested restoring from backup (quarterly): the last restore drill's record.
 check_restore_drill() {
 	local age
