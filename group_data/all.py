@@ -169,7 +169,8 @@ drill_time = ""
 restore_backup = ""
 restore_confirm = ""
 # ... or, instead of a backup, a point in time (UTC, "2026-03-01T14:05:00Z") within the
-# recoverable window (pyinfra inventory.py fact tasks.facts.Backups shows it).
+# recoverable window (pyinfra inventory.py fact tasks.facts.Backups shows it), or
+# "latest": everything the WAL archive holds.
 restore_time = ""
 # ... recovered from "local" (the server's WAL archive) or "offsite" (its restic copy:
 # the way back after the server's disk was lost, on a freshly deployed server).

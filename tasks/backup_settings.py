@@ -134,8 +134,11 @@ def check_recovery(merged: dict) -> list[str]:
     """The one-shot settings of drill.py and restore.py (their presence is checked there)."""
     problems = []
     for key in ("drill_time", "restore_time"):
-        if merged[key] and utc_time(merged[key]) is None:
-            problems.append(f"{key} must be a UTC time such as 2026-03-01T14:05:00Z, got {merged[key]!r}")
+        if key == "restore_time" and merged[key] == "latest":
+            pass
+        elif merged[key] and utc_time(merged[key]) is None:
+            problems.append(f"{key} must be a UTC time such as 2026-03-01T14:05:00Z"
+                            + (" (or latest)" if key == "restore_time" else "") + f", got {merged[key]!r}")
         elif merged[key] and not merged["backup_wal_archive"]:
             problems.append(f"{key} needs the WAL archive (backup_wal_archive = True): without it only the "
                             "backups themselves can be restored")

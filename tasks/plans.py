@@ -71,6 +71,7 @@ def point_in_time(settings: Settings, found: dict, record: dict) -> dict:
     """What the plan of a restore to ``restore_time`` takes the database to be then: its
     revision (from the server's backups and migration records, else the running
     release's, said so), after checking the time against the recoverable window."""
+    latest = settings.restore_time == "latest"
     when = utc_time(settings.restore_time)
     if settings.restore_from == "local":
         windows = [w for w in found.get("point_in_time") or [] if w.get("recoverable")]
@@ -78,12 +79,17 @@ def point_in_time(settings: Settings, found: dict, record: dict) -> dict:
         if live is None:
             raise PreflightError(f"restore refused for {host.name}: the server's WAL archive has no recoverable "
                                  "window yet (no base backup, or nothing archived); nothing was changed")
-        if not live["earliest"] <= settings.restore_time <= live["latest"]:
+        if latest:
+            when = utc_time(live["latest"])
+        elif not live["earliest"] <= settings.restore_time <= live["latest"]:
             raise PreflightError(
                 f"restore refused for {host.name}: {settings.restore_time} is outside the recoverable window "
                 f"({live['earliest']} to {live['latest']}); nothing was changed")
     migrations = host.get_fact(facts.MigrationHistory, state_dir=settings.paths.state_dir)
-    revision, source = revision_at(found.get("backups") or [], migrations, when)
+    if when is None:  # latest, from the off-server copy: nothing here tells when that is
+        revision, source = None, "the off-server copy's newest archive is not known before it is fetched"
+    else:
+        revision, source = revision_at(found.get("backups") or [], migrations, when)
     if revision is None and "during the migration" in source:
         raise PreflightError(f"restore refused for {host.name}: {source}; nothing was changed")
     if revision is None:

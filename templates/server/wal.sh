@@ -178,7 +178,8 @@ recovery_times() {
 to_utc() { date -u -d "$1" +%Y-%m-%dT%H:%M:%S.%6NZ; }
 
 # recover_to CONTAINER IMAGE DIR TARGET DOCKER-RUN-OPTION...: the cluster archived in DIR
-# recovered to TARGET in CONTAINER (left running, for the caller to read and remove); sets
+# recovered to TARGET (a UTC time; "latest": all of its archive, from its newest base
+# backup) in CONTAINER (left running, for the caller to read and remove); sets
 # recovered_base, recovered_last (the last transaction replayed), recovered_stop (the
 # first one not replayed, when PostgreSQL stopped at the target) and recovered_to
 # ("target"; or "end": the archive holds nothing after the target, so all of it was
@@ -189,13 +190,22 @@ recover_to() {
 	shift 4
 	recovered_base="" recovered_last="" recovered_stop="" recovered_to="" recover_error=""
 	window=$(window_json "$dir")
-	base=$(base_for "$dir" "$(epoch_of "$target")")
+	if [ "$target" = latest ]; then
+		base=$(list_bases "$dir" | tail -n 1)
+		[ -n "$base" ] || {
+			recover_error="cluster ${dir##*/}'s archive has no base backup to recover from"
+			return 1
+		}
+		target=end
+	else
+		base=$(base_for "$dir" "$(epoch_of "$target")")
+	fi
 	if [ -z "$base" ]; then
 		recover_error="$target is before the recoverable window of cluster ${dir##*/} (earliest: $(printf '%s' "$window" | jq -r '.earliest // "none, it has no base backup"'))"
 		return 1
 	fi
 	latest=$(printf '%s' "$window" | jq -r '.latest // empty')
-	if [ -z "$latest" ] || [ "$(epoch_of "$target")" -gt "$(epoch_of "$latest")" ]; then
+	if [ "$target" != end ] && { [ -z "$latest" ] || [ "$(epoch_of "$target")" -gt "$(epoch_of "$latest")" ]; }; then
 		recover_error="$target is after the recoverable window of cluster ${dir##*/} (latest: ${latest:-none}, when its newest segment was archived)"
 		return 1
 	fi
@@ -206,7 +216,7 @@ recover_to() {
 	fi
 	missing=$(first_missing_segment "$dir" "$(jq -r .timeline_id "$dir/base/$base/manifest.json")" \
 		"$(jq -r .start_segment "$dir/base/$base/manifest.json")")
-	recovered_base=$base recovered_to=target
+	recovered_base=$base recovered_to=$([ "$target" = end ] && echo end || echo target)
 	recover_start "$container" "$image" "$dir" "$base" "$target" "$@" || {
 		recover_error="the recovery container of image $image did not start"
 		return 1

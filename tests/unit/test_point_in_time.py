@@ -109,7 +109,7 @@ def merged(**values) -> dict:
 def test_the_point_in_time_settings_are_checked():
     assert check_recovery(merged(restore_time="2026-03-01T14:05:00Z")) == []
     assert check_recovery(merged(restore_time="2026-03-01 14:05")) == [
-        "restore_time must be a UTC time such as 2026-03-01T14:05:00Z, got '2026-03-01 14:05'"]
+        "restore_time must be a UTC time such as 2026-03-01T14:05:00Z (or latest), got '2026-03-01 14:05'"]
     assert any("exclusive" in p for p in check_recovery(merged(drill_time="2026-03-01T14:05:00Z",
                                                                drill_backup="srq-hpn-20260301T020000Z")))
     assert any("needs the WAL archive" in p for p in check_recovery(merged(drill_time="2026-03-01T14:05:00Z",
