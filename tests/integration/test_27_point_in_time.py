@@ -52,7 +52,7 @@ def archived_now(server) -> None:
 
 
 def titles(server) -> set[str]:
-    return set(psql(server, "SELECT title FROM events WHERE title LIKE 'pitr %'").split())
+    return set(psql(server, "SELECT title FROM events WHERE title LIKE 'pitr-%'").split())
 
 
 @pytest.fixture(scope="module")
