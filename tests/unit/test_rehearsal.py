@@ -108,6 +108,51 @@ def test_the_checklist_reads_the_last_migrations_record(tmp_path):
     assert status == "warn" and evidence.startswith("migration rehearsal is off (srq_hpn_migration_rehearsal = False)")
 
 
+BOOT = open("/proc/sys/kernel/random/boot_id").read().strip()
+
+
+def unfinished(result: str, phase: str, pid: int, cause=None, boot: str = BOOT) -> dict:
+    return {**record(result, "interrupted" if result == "interrupted" and phase == "rehearsal" else "passed"),
+            "phase": phase, "pid": pid, "boot": boot, "cause": cause}
+
+
+def a_dead_pid() -> int:
+    done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("jq"), reason="needs jq")
+def test_a_migration_killed_or_interrupted_never_passes(tmp_path):
+    # Killed outright (SIGKILL, the server stopped): "in-progress" left, and no such program runs.
+    status, evidence = judge(tmp_path, unfinished("in-progress", "production", a_dead_pid()), age_s=600)
+    assert status == "fail"
+    assert evidence.startswith("the last migration tried, 0002 -> 0003, started 10 min ago, never finished: "
+                               "srq-hpn-migrate was killed, or the server stopped, while it ran on production "
+                               "(its database may be at either revision); deploy again")
+    status, evidence = judge(tmp_path, unfinished("in-progress", "rehearsal", a_dead_pid()))
+    assert status == "warn" and "during its rehearsal on a copy of production (production's database untouched)" \
+        in evidence
+    # The same process id after a reboot is another process.
+    with subprocess.Popen(["bash", "-c", "sleep 30; exit", "srq-hpn-migrate"]) as other:
+        try:
+            status, _ = judge(tmp_path, unfinished("in-progress", "production", other.pid, boot="another-boot"))
+            assert status == "fail"
+            # Running now: not a result yet.
+            status, evidence = judge(tmp_path, unfinished("in-progress", "production", other.pid))
+            assert status == "warn" and evidence.startswith(
+                f"a migration, 0002 -> 0003, is running now (process {other.pid}, in its production phase since")
+        finally:
+            other.kill()
+    # Stopped by a signal: its cause.
+    cause = "srq-hpn-migrate was stopped by SIGTERM while alembic upgrade head ran on production; its database is " \
+            "at 0002 (from 0002, to 0003)"
+    status, evidence = judge(tmp_path, unfinished("interrupted", "production", a_dead_pid(), cause), age_s=600)
+    assert status == "fail" and evidence.startswith(f"the last migration tried, 0002 -> 0003, 10 min ago, was "
+                                                    f"interrupted: {cause}; deploy again")
+    status, evidence = judge(tmp_path, unfinished("interrupted", "rehearsal", a_dead_pid(), "stopped during it"))
+    assert status == "warn" and "was interrupted: stopped during it; deploy again" in evidence
+
+
 @pytest.mark.skipif(not __import__("shutil").which("jq"), reason="needs jq")
 def test_no_record_yet(tmp_path):
     status, evidence = judge(tmp_path, None)
