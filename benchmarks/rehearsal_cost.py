@@ -19,8 +19,9 @@ production's migration: the scratch database started, the backup restored, the m
 the copy, the scratch database removed); the operations pyinfra reports as changed. And what
 shows whether a rehearsal ran: the rehearsal's containers and network created (`docker
 events` on the server, watched during the deploy), the backups taken, and whether the record
-and its history changed. Then the medians per kind of update, and srq-hpn-migrate's own lines
-for one rehearsed migration. Timings are printed, never judged.
+and its history changed. Then the medians per kind of update, and the migration's lines (the
+operation's, then srq-hpn-migrate's) as the deploy showed them for one rehearsed migration.
+Timings are printed, never judged.
 
 Traffic goes only to the testbed's own containers (the server's SSH port published on
 127.0.0.1, the registry on the testbed's network).
@@ -49,8 +50,9 @@ from tests.testbed import harness
 RECORD = layout.Paths().migration_record
 HISTORY = str(Path(RECORD).parent / "history.jsonl")
 MIGRATE_OPERATION = "Ensure the database schema is at the release's newest migration"
-# srq-hpn-migrate's own lines, as the deploy shows them.
-PROGRAM_LINES = ("Rehearsing the migration", "Rehearsal passed", "Migrated production", "no backup labelled")
+# The migration's lines, as the deploy shows them: the operation's, then srq-hpn-migrate's own.
+PROGRAM_LINES = ("] Migrating ", "Rehearsing the migration", "Rehearsal passed", "Migrated production",
+                 "no backup labelled")
 EVENTS_LOG = "/tmp/srq-hpn-rehearsal-events.log"
 
 
@@ -138,7 +140,7 @@ class Deployed:
     backups_added: int
     created: list[str]  # the rehearsal's containers and network
     changed: int  # operations pyinfra reports as changed
-    lines: list[str] = field(default_factory=list)  # srq-hpn-migrate's own lines
+    lines: list[str] = field(default_factory=list)  # the migration's lines, as the deploy shows them
 
 
 def server_state(server: harness.Server) -> tuple[str, int, int]:
@@ -154,7 +156,7 @@ def measure(server: harness.Server, settings: dict, app: Path, kind: str, rehear
                               "srq_hpn_migration_rehearsal": rehearsal}, "--json")
     record_after, history_after, backups_after = server_state(server)
     migrate_s = next((seconds for _, seconds, name in deploy_steps(run) if MIGRATE_OPERATION in name), None)
-    lines = [line.split("] ", 1)[-1].strip() for line in ANSI.sub("", run.output).splitlines()
+    lines = [line.strip() for line in ANSI.sub("", run.output).splitlines()
              if any(words in line for words in PROGRAM_LINES)]
     record = None
     if record_after != record_before:
@@ -263,7 +265,7 @@ def main(argv: list[str]) -> int:
     print_medians(deploys)
     shown = next((d for d in deploys if d.kind == "migration" and d.rehearsal and d.lines), None)
     if shown:
-        print("\nsrq-hpn-migrate's lines, one rehearsed migration:")
+        print("\nthe migration's lines, as the deploy showed them, for one rehearsed migration:")
         for line in shown.lines:
             print(f"  {line}")
     return 0
