@@ -120,11 +120,19 @@ class RehearsalWatch:
 
     def __exit__(self, *_exc) -> None:
         _, out = self.server.exec(f"kill {self.pid}; sleep 0.2; cat {EVENTS_LOG}; rm -f {EVENTS_LOG}")
-        for line in out.splitlines():
-            kind, name, label = (line.split(" ", 2) + ["", ""])[:3]
-            if (kind == "container" and label.strip() not in ("", "<no value>")) or \
-                    (kind == "network" and name.startswith("srq-hpn-rehearsal-")):
-                self.created.append(f"{kind} {name}")
+        self.created = rehearsals_own(out)
+
+
+def rehearsals_own(events: str) -> list[str]:
+    """Of `docker events` lines ("TYPE NAME REHEARSAL-LABEL-VALUE"), the rehearsal's: the
+    containers with its label, the networks named as its network is."""
+    created = []
+    for line in events.splitlines():
+        kind, name, label = (line.split(" ", 2) + ["", ""])[:3]
+        if (kind == "container" and label.strip() not in ("", "<no value>")) or \
+                (kind == "network" and name.startswith("srq-hpn-rehearsal-")):
+            created.append(f"{kind} {name}")
+    return created
 
 
 @dataclass
