@@ -15,6 +15,9 @@ production before it runs there.
 4. Interrupted (srq-hpn-migrate stopped with SIGTERM, its process id read from the record,
    while a slow migration runs on the copy): the record says where it was interrupted, not
    the result before it; production is untouched and the checklist does not pass.
+5. Stopped with SIGTERM while alembic runs on production (not rehearsed): alembic is not cut
+   short; once it has ended, the record says where production's database is (at the
+   release's revision: migrated, saying it was stopped after).
 No scratch container or network is left behind."""
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute("SELECT pg_sleep(120)")
+    op.execute("SELECT pg_sleep(SECONDS)")
 
 
 def downgrade():
@@ -229,7 +232,7 @@ def test_turned_off_the_plan_and_the_checklist_say_so(rehearsing):
 def test_interrupted_during_its_rehearsal_the_record_says_so(rehearsing, tmp_path):
     server, _, v3, _ = rehearsing
     slow = app_copy(Path(v3["srq_hpn_app_local_path"]), tmp_path / "slow")
-    (slow / "apps/api/alembic/versions/0004_slow.py").write_text(SLOW)
+    (slow / "apps/api/alembic/versions/0004_slow.py").write_text(SLOW.replace("SECONDS", "120"))
     before = record(server)
     serving = start_times(server)
 
@@ -259,3 +262,33 @@ def test_interrupted_during_its_rehearsal_the_record_says_so(rehearsing, tmp_pat
     assert items.statuses["migrations"] == "warn", items.items["migrations"]
     assert "the last migration tried, 0003 -> 0004, " in items.evidence("migrations")
     assert "was interrupted: srq-hpn-migrate was stopped by SIGTERM" in items.evidence("migrations")
+
+
+def test_stopped_while_production_migrates_alembic_ends_and_the_record_says_where_production_is(rehearsing, tmp_path):
+    server, _, v3, _ = rehearsing
+    slow = app_copy(Path(v3["srq_hpn_app_local_path"]), tmp_path / "slow")
+    (slow / "apps/api/alembic/versions/0004_slow.py").write_text(SLOW.replace("SECONDS", "10"))
+    settings = {**v3, "srq_hpn_app_local_path": str(slow), "srq_hpn_migration_rehearsal": False}
+
+    def migrating_production() -> bool:
+        _, ids = server.exec("docker ps -q --filter label=com.docker.compose.oneoff=True "
+                             "--filter label=com.docker.compose.service=api")
+        now = record(server)
+        return bool(ids.split()) and now["result"] == "in-progress" and now["phase"] == "production"
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(harness.run_pyinfra, server.inventory(**settings), "deploy.py", "-y")
+        wait_until(migrating_production, "the slow migration running on production", timeout=240, poll=0.2)
+        server.exec(f"kill -TERM {record(server)['pid']}")
+        run = running.result(timeout=300)
+
+    assert run.returncode != 0
+    assert "migration 0003 -> 0004: stopped by SIGTERM, after production was migrated (its database is at 0004)" \
+        in run.output, run.output[-4000:]
+    last = record(server)
+    assert last["result"] == "migrated" and (last["from"], last["to"]) == ("0003", "0004"), last
+    assert last["cause"] == ("srq-hpn-migrate was stopped by SIGTERM after alembic upgrade head ended on production, "
+                             "which is at 0004")
+    assert revision(server) == "0004"
+    _, history = server.exec(f"tail -n 1 {RECORD.rsplit('/', 1)[0]}/history.jsonl")
+    assert json.loads(history) == last
