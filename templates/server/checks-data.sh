@@ -117,7 +117,7 @@ check_backups() {
 # stays writable (pg_stat_archiver: no failure since the last success), its cluster has a
 # base backup, and with the off-server copy the archive's copy keeps up.
 check_wal_archive() {
-	local container stats mode last_ok last_failed failed_wal id dir bases newest earliest shipped age
+	local container stats mode last_ok last_failed failed_wal id dir bases newest earliest latest shipped age
 	if [ "${WAL_ARCHIVE:-0}" != 1 ]; then
 		result not-set-up "backup_wal_archive is off: the database can go back to its backups' times only"
 		return
@@ -156,6 +156,8 @@ check_wal_archive() {
 	earliest=$(find "$dir/base" -mindepth 2 -maxdepth 2 -name manifest.json -exec jq -r .end_time {} + 2>/dev/null | sort | head -n 1)
 	newest=$(find "$dir/wal" -maxdepth 1 -name '*.gz' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1)
 	newest=${newest%.*}
+	latest=$([ -z "$newest" ] || date -u -d "@$newest" +%Y-%m-%dT%H:%M:%SZ)
+	if [ -z "$latest" ] || [[ $earliest > $latest ]]; then latest=$earliest; fi
 	if [ -n "$OFFSITE_REPOSITORY" ] && [ -n "$newest" ]; then
 		shipped=$(head -n 1 "$WAL_SHIPPED" 2>/dev/null || true)
 		shipped=$(epoch "$shipped" || true)
@@ -166,7 +168,7 @@ check_wal_archive() {
 	fi
 	age=""
 	[ "$last_ok" = 0 ] || age=", the last segment archived $(in_words $(($(date +%s) - last_ok))) ago"
-	result pass "the database archives its WAL into $dir within ${WAL_TIMEOUT}s of a commit$age; recoverable from $earliest to $(if [ -n "$newest" ]; then date -u -d "@$newest" +%Y-%m-%dT%H:%M:%SZ; else echo "its next segment"; fi) ($bases base backups)${OFFSITE_REPOSITORY:+, copied off the server}"
+	result pass "the database archives its WAL into $dir within ${WAL_TIMEOUT}s of a commit$age; recoverable from $earliest to $latest ($bases base $([ "$bases" = 1 ] && echo backup || echo backups))${OFFSITE_REPOSITORY:+, copied off the server}"
 }
 
 # Tested restoring from backup (quarterly): the last restore drill's record.

@@ -79,13 +79,19 @@ newest_segment_epoch() {
 
 # window_json DIR: the recoverable window of cluster directory DIR: {"system_identifier",
 # "earliest", "latest", "bases", "segments", "bytes", "missing"} (earliest: the end of its
-# oldest base backup; latest: when its newest segment was archived; missing: the first
-# segment missing after the oldest base backup's start, if any).
+# oldest base backup; latest: when its newest segment was archived, or that end if later;
+# missing: the first segment missing after the oldest base backup's start, if any).
 window_json() {
-	local dir=$1 oldest newest_epoch missing="" latest="" start
+	local dir=$1 oldest newest_epoch missing="" latest="" start earliest
 	oldest=$(list_bases "$dir" | head -n 1)
 	newest_epoch=$(newest_segment_epoch "$dir")
 	[ -z "$newest_epoch" ] || latest=$(iso_time "$newest_epoch")
+	# Up to the newest archived segment, and at least to the end of the oldest base backup
+	# (whose time is rounded up to the next second: the window is one point until more is archived).
+	if [ -n "$oldest" ] && [ -n "$latest" ]; then
+		earliest=$(jq -r '.end_time // empty' "$dir/base/$oldest/manifest.json")
+		if [ -n "$earliest" ] && [[ $earliest > $latest ]]; then latest=$earliest; fi
+	fi
 	start=$([ -z "$oldest" ] || jq -r '.start_segment // empty' "$dir/base/$oldest/manifest.json")
 	if [[ $start =~ $WAL_SEGMENT_RE ]]; then
 		missing=$(first_missing_segment "$dir" "${start:0:8}" "$start")
