@@ -21,6 +21,31 @@ live_system_id() {
 		-c "SELECT system_identifier FROM pg_control_system()"
 }
 
+# archiving_problem CONTAINER ID: why the running database cannot archive into the archive
+# of cluster ID (its directory not writable, its last attempt failed), or nothing. A base
+# backup waits until its last segment is archived: this is asked first, so that it does not
+# wait forever.
+archiving_problem() {
+	local stats mode last_ok last_failed failed_wal
+	if ! docker exec -u postgres "$1" sh -c "test -w $WAL_MOUNT && { test ! -e $WAL_MOUNT/$2/wal || test -w $WAL_MOUNT/$2/wal; }" 2>/dev/null; then
+		echo "the database cannot write into its archive $WAL_DIR/$2 (srq-hpn-wal setup gives it to the database)"
+		return
+	fi
+	stats=$(docker exec "$1" psql -X -qAt -F ' ' --username "$DB_USER" --dbname "$DB_NAME" -c \
+		"SELECT current_setting('archive_mode'), coalesce(extract(epoch FROM last_archived_time)::bigint, 0),
+		        coalesce(extract(epoch FROM last_failed_time)::bigint, 0), coalesce(last_failed_wal, '-')
+		 FROM pg_stat_archiver") || {
+		echo "the database does not answer"
+		return
+	}
+	read -r mode last_ok last_failed failed_wal <<<"$stats"
+	if [ "$mode" != on ]; then
+		echo "the database does not archive its WAL (archive_mode is $mode)"
+	elif [ "$last_failed" -gt "$last_ok" ]; then
+		echo "archiving fails since $(iso_time "$last_failed"): segment $failed_wal (docker logs $(container_name "$1"))"
+	fi
+}
+
 # list_bases DIR: the complete base backups of cluster directory DIR, oldest first.
 list_bases() {
 	local path
