@@ -158,8 +158,13 @@ def test_broken_wal_archiving_is_alerted_once_and_its_recovery_too(monitored, se
     try:
         psql(server, "SELECT txid_current()")  # something to archive
         psql(server, "SELECT pg_switch_wal()")
-        wait_until(lambda: len(receiver.requests()) > seen, "an alert after the archive became read-only",
-                   timeout=ALERT_WITHIN, poll=1)
+        try:
+            wait_until(lambda: len(receiver.requests()) > seen, "an alert after the archive became read-only",
+                       timeout=ALERT_WITHIN, poll=1)
+        except AssertionError as error:
+            _, monitor = server.exec(f"cat {LAST_RUN}; journalctl -u {layout.MONITOR_SERVICE} -n 15 --no-pager; "
+                                     f"{layout.LIB_DIR}/srq-hpn-check", check=False)
+            raise AssertionError(f"{error}\nthe monitor and the checks said:\n{monitor}") from None
         wait_for_runs(server, 2)
         alerts = receiver.requests()[seen:]
         broken = checklist(server, settings(testbed))
