@@ -11,10 +11,14 @@ the copy), each row's title kept with the moment the api acknowledged it. Then t
 is lost: the writer stops, and server A is killed and removed at once, with its Docker
 volume (the database) and its backup directory. Server B, new, is deployed with the same
 settings and password, and `restore.py --data restore_time=latest --data
-restore_from=offsite` recovers the database there. Counted on B: the rows written, the
-rows recovered, the rows missing, and the recovery point (the loss's moment minus the
-acknowledgement of the newest row recovered). Traffic goes only to ports the servers
-publish on 127.0.0.1; the copy travels on the testbed's network.
+restore_from=offsite` recovers the database there. Counted on B: the rows written
+(acknowledged), the rows recovered, the rows missing (and of them, any older than the
+newest row recovered: there should be none), and the recovery point (the loss's moment,
+the last acknowledgement, minus the acknowledgement of the newest row recovered); with
+the time the restore took, the settings (backup_wal_timeout, the copy's interval), and
+per round the line in which the restore says what it recovered. Figures are printed,
+never judged. Traffic goes only to ports the servers publish on 127.0.0.1; the copy
+travels on the testbed's network.
 """
 
 from __future__ import annotations
@@ -85,6 +89,29 @@ class Loss:
     restored_line: str
 
 
+@dataclass
+class Tally:
+    recovered: int
+    missing: int
+    gaps: int  # missing rows older than the newest recovered one (none, if the recovery is whole)
+    unacknowledged: int  # recovered rows never acknowledged
+    recovery_point: float | None  # the loss's moment minus the newest recovered row's acknowledgement
+
+
+def tally(acked: list[tuple[str, float]], present: set[str], loss: float) -> Tally:
+    """The rows acknowledged ([(title, moment)]) against the titles found after the restore."""
+    acknowledged = {title for title, _ in acked}
+    recovered = [moment for title, moment in acked if title in present]
+    newest = max(recovered, default=None)
+    return Tally(
+        recovered=len(recovered),
+        missing=len(acknowledged - present),
+        gaps=0 if newest is None else sum(1 for title, moment in acked if title not in present and moment < newest),
+        unacknowledged=len(present - acknowledged),
+        recovery_point=None if newest is None else loss - newest,
+    )
+
+
 def psql(server: harness.Server, sql: str) -> str:
     _, out = server.exec(["docker", "exec", layout.CONTAINERS[layout.DB], "psql", "-X", "-tA", "-U", "srq_hpn",
                           "-d", "srq_hpn", "-c", sql])
@@ -144,16 +171,14 @@ def one_loss(testbed: harness.Testbed, round_: int, settings: dict, env: dict, s
     finally:
         b.remove()
         testbed.servers.remove(b)
-    acknowledged = {title for title, _ in writer.acked}
-    recovered = [moment for title, moment in writer.acked if title in present]
-    newest = max(recovered, default=0.0)
+    counted = tally(writer.acked, present, loss)
     return Loss(
         written=len(writer.acked),
-        recovered=len(recovered),
-        missing=len(acknowledged - present),
-        gaps=sum(1 for title, moment in writer.acked if title not in present and moment < newest),
-        unacknowledged_recovered=len(present - acknowledged),
-        recovery_point=loss - newest if recovered else None,
+        recovered=counted.recovered,
+        missing=counted.missing,
+        gaps=counted.gaps,
+        unacknowledged_recovered=counted.unacknowledged,
+        recovery_point=counted.recovery_point,
         restore_seconds=took,
         wrote_seconds=wrote,
         failed_writes=len(writer.failed),
@@ -195,7 +220,7 @@ def main(argv: list[str]) -> int:
             seconds = options.minutes * 60 + chance.uniform(0, 60)
             loss = one_loss(testbed, round_, settings, env, seconds, work, log=print)
             losses.append(loss)
-            print(f"round {round_}: {loss}", flush=True)
+            print(f"round {round_}: {loss.restored_line or '(the restore named no recovery)'}", flush=True)
     finally:
         testbed.close()
         shutil.rmtree(work, ignore_errors=True)
