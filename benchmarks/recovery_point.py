@@ -166,6 +166,9 @@ def one_loss(testbed: harness.Testbed, round_: int, settings: dict, env: dict, s
         restored = run(b, settings, env, "restore.py", "--data", "restore_time=latest", "--data",
                        "restore_from=offsite", "--data", f"restore_confirm={harness.DOMAIN}", "-y")
         took = time.monotonic() - started
+        for text in restored.output.splitlines():
+            if "Plan: the database at" in text:
+                log(f"round {round_}: the restore's {text.strip()[text.strip().index('Plan:'):]}")
         line = next((line.strip() for line in restored.output.splitlines() if "recovered to" in line), "")
         present = set(psql(b, f"SELECT title FROM events WHERE title LIKE '{PREFIX}-{round_}-%'").split())
     finally:
