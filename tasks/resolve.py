@@ -112,7 +112,7 @@ def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
     plan.caddyfile_changes = settings.caddyfile == "template" and (
         host.get_fact(Sha256File, path=settings.paths.caddyfile) != sha256(render.caddyfile(settings)))
     if host.get_fact(facts.ComposeVersion) is None:
-        _without_docker(plan, documents, "Docker is not installed yet")
+        _without_docker(plan, documents, "Docker is not installed yet", settings.backup_wal_archive)
         return plan
     plan.caddy_reasons = _caddy_reasons(plan, settings)
     containers = _compose(plan, settings, deployment)
@@ -147,13 +147,14 @@ def _first_fetch(settings: Settings) -> Plan:
                 unknown_why=f"{settings.app_git_repo} ({settings.app_git_branch}) is fetched on the server first")
 
 
-def _without_docker(plan: Plan, documents: list[dict], why: str) -> None:
+def _without_docker(plan: Plan, documents: list[dict], why: str, wal_archive: bool = False) -> None:
     """A server without Docker: what the release's files say, the rest once Compose runs."""
     plan.known, plan.unknown_why = False, why
     plan.built = plan.build = appspec.building_services(documents)
     plan.pull = appspec.pulled_images(documents)
     plan.db_start = "not created yet"
     plan.app_role = ["a new database"]
+    plan.wal = wal_plan(None, wal_archive, plan.db_start)[0]
     plan.migration = Migration((), plan.release.migration_heads, has_data=False)
     stale = {service: "not created yet" for service in plan.services}
     plan.rollout, plan.reload_caddy = rollout_of(stale, {}, False)

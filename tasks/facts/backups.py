@@ -99,12 +99,15 @@ class Backups(FactBase):
 def recoverable_windows(clusters: dict) -> list[dict]:
     """The recoverable window of each cluster's WAL archive, the one archived most recently
     first: from the end of its oldest base backup to when its newest segment was archived
+    (or that end, when later: right after the first base backup the window is one point)
     (pure; unit-tested)."""
     windows = []
     for cluster, info in clusters.items():
         ends = sorted(base.get("end_time") for base in info.get("bases", []) if base.get("end_time"))
         newest = info.get("newest")
         latest = datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if newest else None
+        if latest and ends and ends[0] > latest:  # one point: the base backup's end, until more is archived
+            latest = ends[0]
         windows.append({"system_identifier": cluster, "earliest": ends[0] if ends else None, "latest": latest,
                         "base_backups": len(ends), "segments": info.get("segments", 0),
                         "recoverable": bool(ends and latest and ends[0] <= latest)})

@@ -21,6 +21,31 @@ live_system_id() {
 		-c "SELECT system_identifier FROM pg_control_system()"
 }
 
+# archiving_problem CONTAINER ID: why the running database cannot archive into the archive
+# of cluster ID (its directory not writable, its last attempt failed), or nothing. A base
+# backup waits until its last segment is archived: this is asked first, so that it does not
+# wait forever.
+archiving_problem() {
+	local stats mode last_ok last_failed failed_wal
+	if ! docker exec -u postgres "$1" sh -c "test -w $WAL_MOUNT && { test ! -e $WAL_MOUNT/$2/wal || test -w $WAL_MOUNT/$2/wal; }" 2>/dev/null; then
+		echo "the database cannot write into its archive $WAL_DIR/$2 (srq-hpn-wal setup gives it to the database)"
+		return
+	fi
+	stats=$(docker exec "$1" psql -X -qAt -F ' ' --username "$DB_USER" --dbname "$DB_NAME" -c \
+		"SELECT current_setting('archive_mode'), coalesce(extract(epoch FROM last_archived_time)::bigint, 0),
+		        coalesce(extract(epoch FROM last_failed_time)::bigint, 0), coalesce(last_failed_wal, '-')
+		 FROM pg_stat_archiver") || {
+		echo "the database does not answer"
+		return
+	}
+	read -r mode last_ok last_failed failed_wal <<<"$stats"
+	if [ "$mode" != on ]; then
+		echo "the database does not archive its WAL (archive_mode is $mode)"
+	elif [ "$last_failed" -gt "$last_ok" ]; then
+		echo "archiving fails since $(iso_time "$last_failed"): segment $failed_wal (docker logs $(container_name "$1"))"
+	fi
+}
+
 # list_bases DIR: the complete base backups of cluster directory DIR, oldest first.
 list_bases() {
 	local path
@@ -86,13 +111,19 @@ newest_segment_epoch() {
 
 # window_json DIR: the recoverable window of cluster directory DIR: {"system_identifier",
 # "earliest", "latest", "bases", "segments", "bytes", "missing"} (earliest: the end of its
-# oldest base backup; latest: when its newest segment was archived; missing: the first
-# segment missing after the oldest base backup's start, if any).
+# oldest base backup; latest: when its newest segment was archived, or that end if later;
+# missing: the first segment missing after the oldest base backup's start, if any).
 window_json() {
-	local dir=$1 oldest newest_epoch missing="" latest="" start
+	local dir=$1 oldest newest_epoch missing="" latest="" start earliest
 	oldest=$(list_bases "$dir" | head -n 1)
 	newest_epoch=$(newest_segment_epoch "$dir")
 	[ -z "$newest_epoch" ] || latest=$(iso_time "$newest_epoch")
+	# Up to the newest archived segment, and at least to the end of the oldest base backup
+	# (whose time is rounded up to the next second: the window is one point until more is archived).
+	if [ -n "$oldest" ] && [ -n "$latest" ]; then
+		earliest=$(jq -r '.end_time // empty' "$dir/base/$oldest/manifest.json")
+		if [ -n "$earliest" ] && [[ $earliest > $latest ]]; then latest=$earliest; fi
+	fi
 	start=$([ -z "$oldest" ] || jq -r '.start_segment // empty' "$dir/base/$oldest/manifest.json")
 	if [[ $start =~ $WAL_SEGMENT_RE ]]; then
 		missing=$(first_missing_segment "$dir" "${start:0:8}" "$start")

@@ -52,17 +52,18 @@ def archived_now(server) -> None:
 
 
 def titles(server) -> set[str]:
-    return set(psql(server, "SELECT title FROM events WHERE title LIKE 'pitr %'").split())
+    return set(psql(server, "SELECT title FROM events WHERE title LIKE 'pitr-%'").split())
 
 
 @pytest.fixture(scope="module")
 def moments(deployed, server):
-    """Rows written a second apart around a point in time T, archived: {"t", "before",
-    "after", "rows_at_t", "segment"} (segment: the one the row before T went into)."""
+    """Rows written a second apart around a point in time T, archived: {"t", "rows_at_t",
+    "segment"} (segment: the one the row before T went into, closed before the row after T)."""
     take_backup(server)  # a fresh base backup, from which the drill and the restore recover
     time.sleep(1.2)
     segment = insert(server, "pitr-before")
     rows_at_t = int(psql(server, "SELECT count(*) FROM events"))
+    archived_now(server)  # the row before T in a segment of its own, archived before the next one
     time.sleep(1.2)
     t = server_time(server)
     time.sleep(1.2)

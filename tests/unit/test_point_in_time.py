@@ -206,7 +206,7 @@ def test_the_copies_of_the_wal_archive_are_forgotten_as_the_server_forgets_its_a
                           env={"SRQ_HPN_CONFIG": str(config), "PATH": f"{stub.parent}:/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     wal, backups = (tmp_path / "restic.log").read_text().splitlines()
-    assert wal.endswith(f"forget --tag srq-hpn-wal --group-by paths --keep-last 1 "
+    assert wal.endswith(f"forget --tag srq-hpn-wal --group-by paths --keep-last 10 --keep-hourly 24 "
                         f"--keep-daily {settings.backup_keep_daily} --quiet"), wal
     assert "forget --tag srq-hpn --group-by host" in backups and "--prune" in backups, backups
 
@@ -218,3 +218,28 @@ def test_wal_shipping_units(settings):
     assert f"ExecStart={layout.LIB_DIR}/srq-hpn-wal ship" in service and "Type=oneshot" in service
     env = render.deploy_env(replace(settings, backup_wal_timeout=45))
     assert "WAL_ARCHIVE=1\n" in env and "WAL_TIMEOUT=45\n" in env and f"WAL_MOUNT={layout.WAL_MOUNT}\n" in env
+
+
+def test_right_after_the_first_base_backup_the_window_is_one_point():
+    newest = int(at("2026-03-01T02:00:30Z").timestamp())  # the segment holding the backup's end
+    (window,) = recoverable_windows({"111": {"bases": [{"end_time": "2026-03-01T02:00:31Z"}], "newest": newest,
+                                             "segments": 3}})
+    assert (window["earliest"], window["latest"], window["recoverable"]) == (
+        "2026-03-01T02:00:31Z", "2026-03-01T02:00:31Z", True)
+
+
+@needs_tools
+def test_the_shell_window_is_the_same(tmp_path):
+    directory = cluster(tmp_path, ["000000010000000000000002", "000000010000000000000003"],
+                        {"20260301T020000Z": {"end_time": "2026-03-01T02:00:31Z", "timeline_id": "00000001",
+                                              "start_segment": "000000010000000000000002"}})
+    for name, stamp in (("000000010000000000000002", "2026-03-01 02:00:20"),
+                        ("000000010000000000000003", "2026-03-01 02:00:30")):
+        subprocess.run(["touch", "-d", f"{stamp} UTC", str(directory / "wal" / f"{name}.gz")], check=True)
+    done = wal_shell(f"window_json {directory}", tmp_path)
+    window = json.loads(done.stdout)
+    assert (window["earliest"], window["latest"], window["missing"]) == (
+        "2026-03-01T02:00:31Z", "2026-03-01T02:00:31Z", None), done.stderr
+    (directory / "wal" / "000000010000000000000005.gz").write_bytes(b"")
+    window = json.loads(wal_shell(f"window_json {directory}", tmp_path).stdout)
+    assert window["missing"] == "000000010000000000000004" and window["latest"] > "2026-03-01T02:00:31Z"
