@@ -97,6 +97,7 @@ OFFSITE_SSH_HOST = "srq-hpn-offsite"  # the Host entry of that SSH configuration
 # backup directory (see templates/server/wal.sh), mounted into the db container, whose
 # archive_command runs archive-wal.sh from the server programs' directory, mounted too.
 WAL_SUBDIR = "wal"
+WAL_DIR = f"{BACKUP_DIR}/{WAL_SUBDIR}"  # with the default backup_dir; one directory per cluster in it
 WAL_MOUNT = "/srq-hpn-wal"
 WAL_LIB_MOUNT = "/srq-hpn-lib"
 WAL_ARCHIVE_COMMAND = f"sh {WAL_LIB_MOUNT}/archive-wal.sh %p %f"

@@ -51,7 +51,7 @@ class Backups(FactBase):
             'for m in "$dir"/srq-hpn-*/manifest.json; do [ -f "$m" ] || continue; b=${m%/manifest.json}; '
             'sizes=$(for f in "$b"/*; do [ "${f##*/}" = manifest.json ] || printf \'%s=%s,\' "${f##*/}" "$(stat -c %s "$f")"; done); '
             'printf \'backup %s %s %s\\n\' "${b##*/}" "${sizes:-none}" "$(tr -d \'\\n\' < "$m")"; done; '
-            f"wal={configured('WAL_DIR', layout.BACKUP_DIR + '/' + layout.WAL_SUBDIR, wal_dir)}; "
+            f"wal={configured('WAL_DIR', layout.WAL_DIR, wal_dir)}; "
             'for c in "$wal"/*/; do c=${c%/}; [ -d "$c/wal" ] || [ -d "$c/base" ] || continue; '
             'n=$(find "$c/wal" -maxdepth 1 -name \'*.gz\' -printf \'%T@\\n\' 2>/dev/null | sort -n | tail -n 1); '
             'printf \'cluster %s %s %s\\n\' "${c##*/}" "${n%.*}" "$(find "$c/wal" -maxdepth 1 -name \'*.gz\' 2>/dev/null | wc -l)"; '

@@ -117,6 +117,9 @@ def test_the_drill_fails_naming_a_missing_segment(moments, server, testbed):
     assert f"WAL segment {moments['segment']} is missing from the archive" in run.output, run.output
     record = json.loads(server.exec(f"cat {STATE_DIR}/drills/last.json")[1])
     assert record["result"] == "failed" and moments["segment"] in record["cause"], record
+    # The segment back in its place, the archive recovers to T again (and the last drill passed).
+    again = run_command(server, testbed.settings(), "drill.py", f"drill_time={moments['t']}")
+    assert again.returncode == 0, again.describe()
 
 
 def test_a_time_outside_the_window_is_refused_before_any_change(moments, server, testbed):
