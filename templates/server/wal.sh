@@ -93,6 +93,13 @@ first_missing_segment() {
 	fi
 }
 
+# archive_newest DIR: the newest file of cluster directory DIR, as "MTIME PATH", or
+# nothing: what tells whether anything is new since the last copy off the server.
+# window.json is not counted: the copy itself writes it, and it holds nothing new.
+archive_newest() {
+	find "$1" -type f ! -name window.json -printf '%T@ %P\n' | sort -n | tail -n 1
+}
+
 # iso_time EPOCH: UTC, as the settings and records write times.
 iso_time() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 

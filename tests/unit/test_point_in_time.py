@@ -3,6 +3,7 @@ WAL steps and restart reason, the schema revision at a time, the recoverable win
 settings' rules, and the archive's shell functions run for real with bash."""
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -169,6 +170,45 @@ def test_a_recovery_starts_from_the_newest_base_backup_ending_before_the_time(tm
                      'else echo "1|$recover_error"; fi', tmp_path)
     assert done.stdout.strip() == ("1|2026-03-01T01:00:00Z is before the recoverable window of cluster 7441 "
                                    "(earliest: 2026-03-01T02:00:31Z)"), done.stderr
+
+
+@needs_tools
+def test_the_copy_off_the_server_sees_news_in_segments_and_base_backups_not_in_its_own_window(tmp_path):
+    directory = cluster(tmp_path, ["000000010000000000000001"], {"20260301T020000Z": {"end_time": "2026-03-01T02:00:31Z"}})
+    os.utime(directory / "wal" / "000000010000000000000001.gz", (1_000, 1_000))
+    os.utime(directory / "base" / "20260301T020000Z" / "manifest.json", (900, 900))
+
+    def newest() -> str:
+        done = wal_shell(f"archive_newest {directory}", tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert newest() == "1000.0000000000 wal/000000010000000000000001.gz"
+    # The ship writes window.json before each copy: that alone is nothing new to copy.
+    (directory / "window.json").write_text("{}")
+    assert newest() == "1000.0000000000 wal/000000010000000000000001.gz"
+    (directory / "wal" / "000000010000000000000002.gz").write_bytes(b"")
+    os.utime(directory / "wal" / "000000010000000000000002.gz", (1_030, 1_030))
+    assert newest() == "1030.0000000000 wal/000000010000000000000002.gz"
+
+
+@needs_tools
+def test_the_copies_of_the_wal_archive_are_forgotten_as_the_server_forgets_its_archive(settings, tmp_path):
+    """A copy every few seconds would otherwise pile up in the repository for ever."""
+    stub = tmp_path / "bin" / "restic"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>{tmp_path}/restic.log\n')
+    stub.chmod(0o755)
+    config = tmp_path / "deploy.env"
+    config.write_text(render.deploy_env(replace(settings, backup_offsite_repository="sftp:b@backup.test:/r"))
+                      + f"STATE_DIR={tmp_path}/state\nBACKUP_DIR={tmp_path}/backups\n")
+    done = subprocess.run(["bash", f"{PROGRAMS}/srq-hpn-offsite", "forget"], capture_output=True, text=True,
+                          env={"SRQ_HPN_CONFIG": str(config), "PATH": f"{stub.parent}:/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    wal, backups = (tmp_path / "restic.log").read_text().splitlines()
+    assert wal.endswith(f"forget --tag srq-hpn-wal --group-by paths --keep-last 10 --keep-hourly 24 "
+                        f"--keep-daily {settings.backup_keep_daily} --quiet"), wal
+    assert "forget --tag srq-hpn --group-by host" in backups and "--prune" in backups, backups
 
 
 def test_wal_shipping_units(settings):

@@ -244,6 +244,9 @@ def figures(defaults) -> list[tuple[str, str, tuple]]:
         ("a generated password's bytes", r"(\d+) random bytes", (len(base64.b64decode(generate_password())),)),
         ("the drill's share of the off-server copy", r"restic check \((\S+) of the data\)",
          (defaults["backup_offsite_check_subset"],)),
+        ("how often the WAL archive is copied off the server",
+         r"(?:restic repository|WAL archive copied off the server) every (\d+) s", (layout.WAL_SHIP_INTERVAL,)),
+        ("the WAL archive's timeout", r"`?backup_wal_timeout`? (?:=|of) (\d+) s", (defaults["backup_wal_timeout"],)),
     ]
 
 
