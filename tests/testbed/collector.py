@@ -45,7 +45,7 @@ class JournalCollector:
             self.container.remove(force=True, v=True)
 
 
-def start_journal_collector(testbed: harness.Testbed, suffix: str = "logs") -> JournalCollector:
+def start_journal_collector(testbed: harness.Testbed, suffix: str = "collector") -> JournalCollector:
     """Start a collector on the testbed's network (labelled like every testbed container,
     so a sweep removes what a crashed run left)."""
     name = f"srq-hpn-{suffix}-{testbed.run_id}"

@@ -1,4 +1,4 @@
-"""Scenario 27, on a server of its own and a log collector (systemd-journal-remote) on
+"""Scenario 33, on a server of its own and a log collector (systemd-journal-remote) on
 the test network: log shipping. An https:// collector is refused before any change.
 Turned on over a deployed stack, the plan says that every container is recreated once for
 its new log driver, and the run does exactly that; the containers then log to the journal
@@ -28,6 +28,7 @@ from tests.testbed.collector import start_journal_collector
 
 API_CONTAINER = layout.CONTAINERS[layout.API]
 UPLOADER = layout.JOURNAL_UPLOAD_SERVICE
+SHIP = "Ship the logs off the server"  # the step's name, before each of its operations
 
 
 @pytest.fixture
@@ -64,8 +65,9 @@ def test_the_containers_logs_reach_the_collector(fresh_server, testbed, collecto
     assert "its log driver changes, json-file to journald" in said, said
     assert "start db (its log driver changes, json-file to journald)" in lines, lines
     changed = run.changed_operations()
-    assert f"Ensure {layout.JOURNAL_UPLOAD_DROP_IN} sends the journal to {collector.url}" in changed
-    assert f"Ensure {UPLOADER} ships the journal and is enabled at boot" in changed
+    print("\n".join(["the plan:", *lines, "changed:", *changed]))
+    assert f"{SHIP} | Ensure {layout.JOURNAL_UPLOAD_DROP_IN} sends the journal to {collector.url}" in changed
+    assert f"{SHIP} | Ensure {UPLOADER} ships the journal and is enabled at boot" in changed
     assert set(log_drivers(server).values()) == {"journald"}, log_drivers(server)
     after = start_times(server)
     assert all(after[name] != started for name, started in before.items()), (before, after)
@@ -101,7 +103,7 @@ def test_the_containers_logs_reach_the_collector(fresh_server, testbed, collecto
     assert stopped.statuses["logs"] == "fail", stopped.items["logs"]
     assert stopped.evidence("logs").startswith(f"{UPLOADER} is inactive: the logs are not shipped to {collector.url}")
     assert stopped.run.returncode != 0
-    assert deploy(server, on).changed_operations() == [f"Ensure {UPLOADER} ships the journal and is enabled at boot"]
+    assert deploy(server, on).changed_operations() == [f"{SHIP} | Ensure {UPLOADER} ships the journal and is enabled at boot"]
     assert checklist(server, on).statuses["logs"] == "pass"
 
     # Turned off: back to json-file, the uploader stopped, the drop-in gone; the item is not set up.
