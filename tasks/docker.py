@@ -144,7 +144,8 @@ def install(settings: Settings, images: list[str] = ()):
     if missing or repo_changed:
         apt.update(name="Update apt's package lists")
     if missing:
-        apt.packages(name=f"Ensure {', '.join(missing)} are installed", packages=missing, no_recommends=True)
+        apt.packages(name=f"Ensure {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} installed",
+                     packages=missing, no_recommends=True)
 
     systemd.service(
         name="Ensure Docker is started and enabled at boot",

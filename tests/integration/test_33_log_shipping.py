@@ -3,10 +3,11 @@ the test network: log shipping. An https:// collector is refused before any chan
 Turned on over a deployed stack, the plan says that every container is recreated once for
 its new log driver, and the run does exactly that; the containers then log to the journal
 (`docker logs` still reads them), and a line the api logs (a request with a token of its
-own, through Caddy) reaches the collector. The checklist's `logs` line passes; with
-systemd-journal-upload stopped it fails; a second deploy changes nothing (and starts the
-uploader again). Turned off, the containers are recreated back onto json-file, the uploader
-is stopped, and the line warns: not set up."""
+own, through Caddy) reaches the collector. The checklist's `logs` line passes; a second
+deploy changes nothing; with systemd-journal-upload stopped the line fails and the monitor
+alerts it (a webhook receiver on the test network), and the next deploy starts the uploader
+again (the monitor then says it recovered). Turned off, the containers are recreated back
+onto json-file, the uploader is stopped, and the line warns: not set up."""
 
 import secrets
 import time
@@ -23,8 +24,10 @@ from tests.integration.helpers import (
     start_times,
     wait_until,
 )
+from tasks.settings import WEBHOOK_ENV_VAR
 from tests.testbed import harness
 from tests.testbed.collector import start_journal_collector
+from tests.testbed.receiver import start_webhook_receiver
 
 API_CONTAINER = layout.CONTAINERS[layout.API]
 UPLOADER = layout.JOURNAL_UPLOAD_SERVICE
@@ -38,6 +41,18 @@ def collector(testbed):
     collector.remove()
 
 
+@pytest.fixture
+def receiver(testbed):
+    receiver = start_webhook_receiver(testbed, "log-alerts")
+    yield receiver
+    receiver.remove()
+
+
+def alerts_of(receiver, item: str) -> list[tuple[str, str]]:
+    """(event, status) of each alert the monitor sent about one item."""
+    return [(r["json"]["event"], r["json"]["status"]) for r in receiver.requests() if r["json"]["item"] == item]
+
+
 def log_drivers(server) -> dict[str, str]:
     """container name -> its log driver, for the stack's containers."""
     names = sorted(containers(server))
@@ -45,17 +60,18 @@ def log_drivers(server) -> dict[str, str]:
     return {name.lstrip("/"): driver for name, driver in (line.split() for line in out.splitlines())}
 
 
-def test_the_containers_logs_reach_the_collector(fresh_server, testbed, collector, tmp_path):
+def test_the_containers_logs_reach_the_collector(fresh_server, testbed, collector, receiver, tmp_path):
     server = fresh_server("logs")
-    off = testbed.settings()
-    on = testbed.settings(log_shipping_url=collector.url)
+    off = testbed.settings(monitor_interval=10)
+    on = testbed.settings(monitor_interval=10, log_shipping_url=collector.url)
+    monitored = {WEBHOOK_ENV_VAR: receiver.url("/alerts")}
 
     # A collector over https needs a client certificate the deploy does not install: refused first.
     refused = failed_deploy(server, {**off, "log_shipping_url": f"https://{collector.alias}:19532"})
     assert "log_shipping_url: https is not offered" in refused.output
     assert server.exec("command -v docker", check=False)[0] != 0, "the refused deploy changed the server"
 
-    deploy(server, off)
+    deploy(server, off, env=monitored)
     assert set(log_drivers(server).values()) == {"json-file"}
     before = start_times(server)
 
@@ -97,14 +113,20 @@ def test_the_containers_logs_reach_the_collector(fresh_server, testbed, collecto
     assert deploy(server, on).changed_operations() == []
     assert start_times(server) == started
 
-    # The uploader stopped: the item fails (and the checklist with it); a deploy starts it again.
+    # The uploader stopped: the item fails (and the checklist with it), the monitor alerts it;
+    # a deploy starts it again, and the monitor says it recovered.
+    assert alerts_of(receiver, "logs") == []
     server.exec(f"systemctl stop {UPLOADER}")
     stopped = checklist(server, on)
     assert stopped.statuses["logs"] == "fail", stopped.items["logs"]
     assert stopped.evidence("logs").startswith(f"{UPLOADER} is inactive: the logs are not shipped to {collector.url}")
     assert stopped.run.returncode != 0
+    wait_until(lambda: alerts_of(receiver, "logs"), "the monitor's alert of the logs item", timeout=90, poll=1)
+    assert alerts_of(receiver, "logs") == [("problem", "fail")]
     assert deploy(server, on).changed_operations() == [f"{SHIP} | Ensure {UPLOADER} ships the journal and is enabled at boot"]
     assert checklist(server, on).statuses["logs"] == "pass"
+    wait_until(lambda: len(alerts_of(receiver, "logs")) == 2, "the monitor's recovery message", timeout=90, poll=1)
+    assert alerts_of(receiver, "logs") == [("problem", "fail"), ("recovered", "pass")]
 
     # Turned off: back to json-file, the uploader stopped, the drop-in gone; the item is not set up.
     lines, run = plan_then_run(server, off)
