@@ -3,6 +3,7 @@
     pyinfra inventory.py drill.py                                # the newest backup
     pyinfra inventory.py drill.py --data drill_backup=NAME       # a named one
     pyinfra inventory.py drill.py --data drill_from=offsite      # from the off-server copy
+    pyinfra inventory.py drill.py --data drill_time=2026-03-01T14:05:00Z   # a point in time
 
 Each line below is one step, in order; the steps live in tasks/.
 """

@@ -130,6 +130,15 @@ backup_keep_daily = 7
 backup_keep_weekly = 4
 backup_keep_monthly = 6
 
+# Point-in-time recovery: the database archives every completed WAL segment into
+# backup_dir/wal (within backup_wal_timeout seconds of a commit, even when little is
+# written), and every scheduled backup run takes a base backup (pg_basebackup), kept
+# backup_keep_daily days: restore.py and drill.py can then go to any second of that
+# window. With the off-server copy on, the archive is copied there every 15 s.
+# Turning it on or off restarts the database once (in a deploy, which says so first).
+backup_wal_archive = True
+backup_wal_timeout = 30
+
 # Off-server copy with restic over SFTP, encrypted with RESTIC_PASSWORD (a secret
 # from the operator's environment, required the first time). Empty: no copy.
 # e.g. "sftp:backup@backup.example.com:/srv/restic/srq-hpn"
@@ -152,11 +161,20 @@ backup_offsite_check_subset = "10%"
 # backup directory) or "offsite" (the restic copy).
 drill_backup = ""
 drill_from = "local"
+# ... or a point in time (UTC, "2026-03-01T14:05:00Z") to recover from the WAL archive.
+drill_time = ""
 
 # restore.py: which backup, and the confirmation that it may replace the database:
 # the domain or the database's name (rollback.py's restore_backup option asks for it too).
 restore_backup = ""
 restore_confirm = ""
+# ... or, instead of a backup, a point in time (UTC, "2026-03-01T14:05:00Z") within the
+# recoverable window (pyinfra inventory.py fact tasks.facts.Backups shows it), or
+# "latest": everything the WAL archive holds.
+restore_time = ""
+# ... recovered from "local" (the server's WAL archive) or "offsite" (its restic copy:
+# the way back after the server's disk was lost, on a freshly deployed server).
+restore_from = "local"
 
 # rollback.py: the release to go back to (empty: the one before the current one), and
 # whether to restore the newest backup taken at that release's schema when the database

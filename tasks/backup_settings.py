@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,9 @@ CALENDAR_RE = re.compile(r"^[A-Za-z0-9*:,./~ _+-]{1,100}$")
 BACKUP_AGE_SLACK_HOURS = 2
 # The limit when the schedule's runs cannot be told (the daily default's: 24 + 2).
 DEFAULT_BACKUP_MAX_AGE_HOURS = 26
+UTC_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+# How long a commit may wait before its WAL segment is archived (archive_timeout).
+WAL_TIMEOUT_RANGE = (5, 3600)
 _ELAPSE_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})")
 
 
@@ -105,6 +108,10 @@ def check_backups(merged: dict) -> list[str]:
             "the server's first connection would receive every backup. Set it to the backup host's key "
             f"(ssh-keyscan -p {target.port} {target.host}, checked against its /etc/ssh/ssh_host_*_key.pub), or "
             "set backup_offsite_accept_new_host_key = True to trust the key shown at the first connection")
+    low, high = WAL_TIMEOUT_RANGE
+    if not low <= merged["backup_wal_timeout"] <= high:
+        problems.append(f"backup_wal_timeout must be between {low} and {high} seconds (how long a commit may wait "
+                        f"before its WAL segment is archived), got {merged['backup_wal_timeout']!r}")
     if not CHECK_SUBSET_RE.fullmatch(merged["backup_offsite_check_subset"]):
         problems.append(
             f"backup_offsite_check_subset must be a share of the data ('10%', '1/5') or a size ('500M'), "
@@ -113,13 +120,43 @@ def check_backups(merged: dict) -> list[str]:
     return problems
 
 
+def utc_time(text: str) -> datetime | None:
+    """A point in time as the settings write it (UTC, "2026-03-01T14:05:00Z"), or None."""
+    if not UTC_TIME_RE.fullmatch(text):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def check_recovery(merged: dict) -> list[str]:
     """The one-shot settings of drill.py and restore.py (their presence is checked there)."""
     problems = []
+    for key in ("drill_time", "restore_time"):
+        if key == "restore_time" and merged[key] == "latest":
+            pass
+        elif merged[key] and utc_time(merged[key]) is None:
+            problems.append(f"{key} must be a UTC time such as 2026-03-01T14:05:00Z"
+                            + (" (or latest)" if key == "restore_time" else "") + f", got {merged[key]!r}")
+        elif merged[key] and not merged["backup_wal_archive"]:
+            problems.append(f"{key} needs the WAL archive (backup_wal_archive = True): without it only the "
+                            "backups themselves can be restored")
+    if merged["drill_time"] and merged["drill_backup"]:
+        problems.append("drill_time and drill_backup are exclusive: drill a backup, or a point in time")
+    if merged["restore_time"] and merged["restore_backup"]:
+        problems.append("restore_time and restore_backup are exclusive: restore a backup, or a point in time")
     for key in ("drill_backup", "restore_backup"):
         if merged[key] and not BACKUP_NAME_RE.fullmatch(merged[key]):
             problems.append(f"{key} must name a backup (srq-hpn-<UTC time>[-label], see the Backups fact), "
                             f"got {merged[key]!r}")
+    if merged["restore_from"] not in DRILL_SOURCES:
+        problems.append(f"restore_from must be one of {', '.join(DRILL_SOURCES)}, got {merged['restore_from']!r}")
+    elif merged["restore_from"] == "offsite" and not merged["restore_time"]:
+        problems.append("restore_from = 'offsite' goes with restore_time (a point in time from the off-server copy "
+                        "of the WAL archive); a backup is restored from this server")
+    elif merged["restore_from"] == "offsite" and not merged["backup_offsite_repository"]:
+        problems.append("restore_from = 'offsite' needs backup_offsite_repository (the off-server copy is off)")
     if merged["drill_from"] not in DRILL_SOURCES:
         problems.append(f"drill_from must be one of {', '.join(DRILL_SOURCES)}, got {merged['drill_from']!r}")
     elif merged["drill_from"] == "offsite" and not merged["backup_offsite_repository"]:
@@ -130,9 +167,10 @@ def check_recovery(merged: dict) -> list[str]:
 def restore_problems(merged: dict) -> list[str]:
     """What restore.py needs besides valid settings: the backup and the confirmation."""
     problems = []
-    if not merged["restore_backup"]:
+    if not merged["restore_backup"] and not merged["restore_time"]:
         problems.append("restore_backup is required: the backup to restore, e.g. --data restore_backup="
-                        "srq-hpn-20260101T020000Z (pyinfra inventory.py fact tasks.facts.Backups lists them)")
+                        "srq-hpn-20260101T020000Z, or a point in time, e.g. --data restore_time=2026-01-01T14:05:00Z "
+                        "(pyinfra inventory.py fact tasks.facts.Backups lists them, and the recoverable window)")
     confirm = merged["restore_confirm"]
     accepted = (merged["srq_hpn_domain"], merged["postgres_db"])
     if confirm not in accepted or not confirm:

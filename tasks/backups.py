@@ -13,7 +13,7 @@ from pyinfra import host, logger
 from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import files, systemd
 
-from tasks import layout, render
+from tasks import facts, layout, render
 from tasks.hostkeys import known_hosts_line
 from tasks.operations.backups import offsite_password, offsite_repository
 from tasks.operations.files import private_file
@@ -29,8 +29,15 @@ def schedule(settings: Settings):
         user="root",
         group="root",
     )
+    if settings.backup_wal_archive:
+        files.directory(
+            name=f"Ensure the WAL archive {settings.wal_dir} exists (0700; its owner is the database's user)",
+            path=settings.wal_dir,
+            mode="700",
+        )
     if settings.offsite:
         offsite(settings)
+    wal_shipping(settings)
     changed = {
         unit: files.put(
             name=f"Ensure {layout.SYSTEMD_DIR}/{unit} is current",
@@ -89,4 +96,33 @@ def offsite(settings: Settings):
         paths=settings.paths,
         repository=settings.backup_offsite_repository,
         password_changed=password.will_change,
+    )
+
+
+def wal_shipping(settings: Settings):
+    """The WAL archive copied off the server every few seconds, with the off-server copy on."""
+    wanted = bool(settings.offsite and settings.backup_wal_archive)
+    units = render.wal_ship_units()
+    if not wanted:
+        if host.get_fact(facts.FileStates, paths=(f"{layout.SYSTEMD_DIR}/{layout.WAL_SHIP_TIMER}",)).get(
+                f"{layout.SYSTEMD_DIR}/{layout.WAL_SHIP_TIMER}"):
+            systemd.service(name="Ensure the WAL archive is no longer copied off the server",
+                            service=layout.WAL_SHIP_TIMER, running=False, enabled=False)
+        return
+    changed = [
+        files.put(
+            name=f"Ensure {layout.SYSTEMD_DIR}/{unit} is current",
+            src=StringIO(text),
+            dest=f"{layout.SYSTEMD_DIR}/{unit}",
+            mode="644",
+        ).will_change
+        for unit, text in units.items()
+    ]
+    systemd.service(
+        name=f"Ensure the WAL archive is copied off the server every {layout.WAL_SHIP_INTERVAL} s",
+        service=layout.WAL_SHIP_TIMER,
+        running=True,
+        enabled=True,
+        daemon_reload=any(changed),
+        restarted=changed[-1],
     )

@@ -45,6 +45,7 @@ ITEMS = (
     Item("migrations", DATABASE, "Tested migrations locally before deploying"),
     Item("app_role", DATABASE, "Database initialized with the app user"),
     Item("backups", DATABASE, "Automated backups"),
+    Item("wal_archive", DATABASE, "Automated backups: point-in-time recovery (WAL archive)"),
     Item("restore_drill", DATABASE, "Restoring from backup tested (quarterly)"),
     Item("monitoring", MONITORING, "Monitoring/alerts set up"),
     Item("containers", MONITORING, "Container health"),
@@ -58,14 +59,17 @@ BY_KEY = {item.key: item for item in ITEMS}
 PROGRAMS = Item("programs", "Checks", "The server's check programs are this deploy's")
 
 # What the monitor watches every minute: the guide's "container health", and what
-# fails silently (certificate renewal, disk space, backups, log shipping).
-MONITORED = ("containers", "caddy", "https", "disk", "backups", "logs")
+# fails silently (certificate renewal, disk space, backups, log shipping, and WAL
+# archiving: a failing archive fills the disk).
+MONITORED = ("containers", "caddy", "https", "disk", "backups", "wal_archive", "logs")
 
 # Thresholds: the guide's certificate and disk limits, the backups' daily rhythm,
 # the quarterly restore test.
 CERT_WARN_DAYS, CERT_FAIL_DAYS = 14, 3
 DISK_WARN_PERCENT, DISK_FAIL_PERCENT = 20, 10
 DRILL_MAX_AGE_DAYS = 90
+# The WAL archive's off-server copy may lag its newest segment by this many seconds.
+WAL_SHIP_MAX_DELAY = 300
 # Log shipping fails when the oldest journal entry the collector has not taken is older
 # than this (systemd-journal-upload follows the journal: it sends each line at once).
 LOG_SHIPPING_MAX_LAG_SECONDS = 300
@@ -94,6 +98,8 @@ def server_values(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP
         "BACKUP_FILES": layout.BACKUP_MANIFEST,  # written last: a complete backup
         "BACKUP_PREFIX": layout.BACKUP_PREFIX,
         "BACKUP_MAX_AGE_HOURS": backup_max_age_hours,
+        "WAL_SHIPPED": paths.wal_shipped,
+        "WAL_SHIP_MAX_DELAY": WAL_SHIP_MAX_DELAY,
         "DRILL_RECORD": paths.drill_record,
         "DRILL_MAX_AGE_DAYS": DRILL_MAX_AGE_DAYS,
         "MIGRATION_RECORD": paths.migration_record,

@@ -1,11 +1,13 @@
 """Step 9: the database first: on the volume that holds the data, started alone, ready
 before anything else, with the limited app role and its grants (also on a volume
-that existed before, and whether or not the repository ships a db/init script)."""
+that existed before, and whether or not the repository ships a db/init script), and its
+WAL archive ready for point-in-time recovery."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from tasks.operations.backups import wal_archive_ready
 from tasks.operations.database import app_role, data_volume_kept, db_ready
 from tasks.plan import Plan
 from tasks.settings import Settings
@@ -30,3 +32,9 @@ def start(settings: Settings, plan: Plan):
              + (f" ({'; '.join(plan.app_role)})" if plan.app_role else ""),
         plan=plan,
     )
+    if settings.backup_wal_archive:
+        wal_archive_ready(
+            name=f"Ensure the database archives its WAL to {settings.wal_dir} and has a base backup"
+                 + (f" ({'; '.join(plan.wal.values())})" if plan.wal else ""),
+            plan=plan,
+        )

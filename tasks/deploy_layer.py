@@ -138,6 +138,33 @@ def caddy_mount(service: dict, app_dir: str) -> CaddyMount:
     return CaddyMount(layout.CADDY_CONFIG_DIR, is_file=False)
 
 
+@dataclass(frozen=True)
+class WalArchive:
+    """Continuous WAL archiving of the db service: where the archive is on the server, and
+    how long a commit may wait before its segment is archived (archive_timeout, seconds)."""
+
+    directory: str
+    timeout: int
+    lib_dir: str = layout.LIB_DIR
+
+
+def archiving_command(command, wal: WalArchive) -> list[str]:
+    """The db service's command with WAL archiving on (its own settings kept, the
+    archiving ones last, so they win): ``command`` as Compose resolved it (None: the
+    image's, ``postgres``). A command that does not start the server directly is refused."""
+    own = list(command) if command else ["postgres"]
+    if not own or own[0] not in ("postgres", "docker-entrypoint.sh"):
+        raise ContractError(
+            f"the db service's command ({' '.join(own)[:80]}) does not start postgres directly, so the deploy "
+            "cannot turn WAL archiving on for it; make it `postgres -c ...`, or set backup_wal_archive = False")
+    flags = []
+    if not any("wal_level=logical" in part for part in own):
+        flags += ["-c", "wal_level=replica"]
+    flags += ["-c", "archive_mode=on", "-c", f"archive_command={layout.WAL_ARCHIVE_COMMAND}",
+              "-c", f"archive_timeout={wal.timeout}"]
+    return own + flags
+
+
 @dataclass
 class Layer:
     """compose.deploy.yml as data, and what it corrected in the repository's compose."""
@@ -158,12 +185,14 @@ def build_layer(
     release: str,
     tags: dict[str, str],
     acme_ca_root: str = "",
+    wal: WalArchive | None = None,
     journald: bool = False,
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
     labelled with the digest of its build settings and the release that built it;
     ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy;
+    ``wal``: the db service archives its WAL there (point-in-time recovery);
     ``journald``: every service logs to the server's journal (log shipping)."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
@@ -200,6 +229,12 @@ def build_layer(
             if acme_ca_root:
                 entry["volumes"].append({"type": "bind", "source": acme_ca_root, "target": layout.CADDY_ACME_CA_ROOT,
                                          "read_only": True})
+        if name == layout.DB and wal is not None:
+            entry["command"] = archiving_command(service.get("command"), wal)
+            entry["volumes"] = [
+                {"type": "bind", "source": wal.directory, "target": layout.WAL_MOUNT},
+                {"type": "bind", "source": wal.lib_dir, "target": layout.WAL_LIB_MOUNT, "read_only": True},
+            ]
         if journald:
             entry["logging"] = journald_logging()
         if entry:

@@ -93,6 +93,16 @@ OFFSITE_SSH_CONFIG = f"{OFFSITE_CONFIG_DIR}/ssh_config"
 OFFSITE_KNOWN_HOSTS = f"{OFFSITE_CONFIG_DIR}/known_hosts"
 OFFSITE_SSH_KEY = "/root/.ssh/srq-hpn-backup-key"
 OFFSITE_SSH_HOST = "srq-hpn-offsite"  # the Host entry of that SSH configuration
+# Point-in-time recovery: the WAL archive and base backups, in this directory of the
+# backup directory (see templates/server/wal.sh), mounted into the db container, whose
+# archive_command runs archive-wal.sh from the server programs' directory, mounted too.
+WAL_SUBDIR = "wal"
+WAL_MOUNT = "/srq-hpn-wal"
+WAL_LIB_MOUNT = "/srq-hpn-lib"
+WAL_ARCHIVE_COMMAND = f"sh {WAL_LIB_MOUNT}/archive-wal.sh %p %f"
+WAL_SHIP_SERVICE = "srq-hpn-wal-ship.service"
+WAL_SHIP_TIMER = "srq-hpn-wal-ship.timer"
+WAL_SHIP_INTERVAL = 15
 # Restore drills run in a scratch database container labelled so.
 DRILL_LABEL = "org.srq-hpn.drill"
 # Migration rehearsals: a scratch database container, its internal network and the one-off
@@ -214,6 +224,11 @@ class Paths:
         """The last migration's result: rehearsed on a copy of production or not, deployed or
         stopped (JSON, written by srq-hpn-migrate; history.jsonl beside it)."""
         return f"{self.state_dir}/migrations/last.json"
+
+    @property
+    def wal_shipped(self) -> str:
+        """When the WAL archive was last copied off the server, and its newest file then."""
+        return f"{self.state_dir}/wal-shipped"
 
     @property
     def offsite_record(self) -> str:

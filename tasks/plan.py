@@ -131,6 +131,29 @@ class Rollout:
         return "; ".join(parts) + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
+def wal_plan(state: dict | None, archive: bool, db_start: str | None) -> tuple[dict, str | None]:
+    """(what makes the WAL archive ready after the database starts, why the database
+    starts) (pure; unit-tested): ``state`` the WalArchive fact of the running database
+    (None: it does not run), ``archive`` the setting, ``db_start`` why the plan starts it
+    already (its configuration changed...)."""
+    mode = (state or {}).get("archive_mode")
+    if db_start and mode == "off" and archive:
+        db_start = "WAL archiving turned on: it restarts once"
+    elif db_start and mode == "on" and not archive:
+        db_start = "WAL archiving turned off: it restarts once"
+    if not archive:
+        return {}, db_start
+    if state is None or mode != "on":
+        return {"setup": "the archive directory given to the database",
+                "base": "a first base backup of the cluster: the recoverable window starts there"}, db_start
+    steps = {}
+    if not state.get("owned"):
+        steps["setup"] = "the archive directory given to the database"
+    if not state.get("base_backups"):
+        steps["base"] = "a first base backup of the cluster: the recoverable window starts there"
+    return steps, db_start
+
+
 def finished_job(service: str, info: dict) -> bool:
     """A one-shot service of the app's own that ran and exited 0 (not one of the guide's)."""
     return service not in layout.SERVICES and info.get("state") == "exited" and info.get("exit_code") == 0
@@ -240,6 +263,9 @@ class Plan:
     goes_live: bool = False  # the release becomes the current one
     pruned: list[dict] = field(default_factory=list)  # releases whose images are removed
     maintenance_page_on: bool = False
+    # The WAL archive made ready after the database starts: "setup" (the archive directory
+    # given to its postgres user), "base" (a first base backup of this cluster), each with why.
+    wal: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never a secret in a traceback or a log line
         return f"Plan({self.release!r}, ********)"
@@ -290,6 +316,8 @@ class Plan:
             lines.append(f"start db ({self.db_start})")
         if self.app_role:
             lines.append(f"make sure of the app role ({'; '.join(self.app_role)})")
+        if self.wal:
+            lines.append(f"make the WAL archive ready ({'; '.join(self.wal.values())})")
         if self.migrates:
             lines.append(self.migration.words())
         if self.rollout.services:

@@ -8,13 +8,22 @@ from pyinfra.api import deploy
 
 from tasks import stack
 from tasks.operations.database import app_role, migrated
-from tasks.operations.recovery import drilled, maintenance_page, restored
+from tasks.operations.recovery import drilled, maintenance_page, restored, restored_to_time
 from tasks.plan import Plan
 from tasks.settings import Settings
 
 
 @deploy("Drill a restore of a backup")
 def drill(settings: Settings):
+    if settings.drill_time:
+        drilled(
+            name=f"Ensure the database as it was at {settings.drill_time} ({settings.drill_from} WAL archive) "
+                 "recovers into a scratch database, stopping at that time",
+            backup="",
+            source=settings.drill_from,
+            when=settings.drill_time,
+        )
+        return
     which = settings.drill_backup or "the newest backup"
     drilled(
         name=f"Ensure {which} ({settings.drill_from}) restores into a scratch database and matches its manifest",
@@ -24,7 +33,17 @@ def drill(settings: Settings):
 
 
 @deploy("Restore the database from a backup")
-def replace_database(settings: Settings, backup: str | None = None):
+def replace_database(settings: Settings, backup: str | None = None, plan: Plan | None = None):
+    if settings.restore_time and not backup:
+        restored_to_time(
+            name=f"Ensure the database holds what it held at {settings.restore_time} (recovered from the "
+                 f"{settings.restore_from} WAL archive, written as a backup; safety backup first; Caddy answers "
+                 "a maintenance page while the app is stopped)",
+            when=settings.restore_time,
+            revision=plan.migration_before if plan else [],
+            source=settings.restore_from,
+        )
+        return
     backup = backup or settings.restore_backup
     restored(
         name=f"Ensure the database holds backup {backup} (safety backup first; Caddy answers "

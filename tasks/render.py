@@ -127,6 +127,10 @@ def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MA
         "DB_USER": settings.postgres_user,
         "DB_APP_USER": settings.postgres_app_user,
         "BACKUP_DIR": settings.backups_dir,
+        "WAL_ARCHIVE": int(settings.backup_wal_archive),
+        "WAL_DIR": settings.wal_dir,
+        "WAL_MOUNT": layout.WAL_MOUNT,
+        "WAL_TIMEOUT": settings.backup_wal_timeout,
         "KEEP_DAILY": settings.backup_keep_daily,
         "KEEP_WEEKLY": settings.backup_keep_weekly,
         "KEEP_MONTHLY": settings.backup_keep_monthly,
@@ -155,6 +159,15 @@ def backup_units(settings: Settings) -> dict[str, str]:
     return {
         layout.BACKUP_SERVICE: render_template("systemd/srq-hpn-backup.service.j2", **context),
         layout.BACKUP_TIMER: render_template("systemd/srq-hpn-backup.timer.j2", **context),
+    }
+
+
+def wal_ship_units() -> dict[str, str]:
+    """The systemd service and timer that copy the WAL archive off the server, by file name."""
+    context = {"lib_dir": layout.LIB_DIR, "interval": layout.WAL_SHIP_INTERVAL, "service": layout.WAL_SHIP_SERVICE}
+    return {
+        layout.WAL_SHIP_SERVICE: render_template("systemd/srq-hpn-wal-ship.service.j2", **context),
+        layout.WAL_SHIP_TIMER: render_template("systemd/srq-hpn-wal-ship.timer.j2", **context),
     }
 
 

@@ -17,7 +17,7 @@ from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
 from tasks.operations.release import prune_plan, wanted_images
 from tasks.plan import (Migration, Plan, Release, builds_of, context_id, log_driver_changes, migration_of, rollout_of,
-                        stale_services)
+                        stale_services, wal_plan)
 from tasks.preflight import Deployment
 from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
@@ -112,7 +112,7 @@ def resolve(deployment: Deployment, sources: EnvSources) -> Plan:
     plan.caddyfile_changes = settings.caddyfile == "template" and (
         host.get_fact(Sha256File, path=settings.paths.caddyfile) != sha256(render.caddyfile(settings)))
     if host.get_fact(facts.ComposeVersion) is None:
-        _without_docker(plan, documents, "Docker is not installed yet")
+        _without_docker(plan, documents, "Docker is not installed yet", settings.backup_wal_archive)
         return plan
     plan.caddy_reasons = _caddy_reasons(plan, settings)
     containers = _compose(plan, settings, deployment)
@@ -147,13 +147,14 @@ def _first_fetch(settings: Settings) -> Plan:
                 unknown_why=f"{settings.app_git_repo} ({settings.app_git_branch}) is fetched on the server first")
 
 
-def _without_docker(plan: Plan, documents: list[dict], why: str) -> None:
+def _without_docker(plan: Plan, documents: list[dict], why: str, wal_archive: bool = False) -> None:
     """A server without Docker: what the release's files say, the rest once Compose runs."""
     plan.known, plan.unknown_why = False, why
     plan.built = plan.build = appspec.building_services(documents)
     plan.pull = appspec.pulled_images(documents)
     plan.db_start = "not created yet"
     plan.app_role = ["a new database"]
+    plan.wal = wal_plan(None, wal_archive, plan.db_start)[0]
     plan.migration = Migration((), plan.release.migration_heads, has_data=False)
     stale = {service: "not created yet" for service in plan.services}
     plan.rollout, plan.reload_caddy = rollout_of(stale, {}, False)
@@ -191,12 +192,14 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             caddyfile_template=settings.caddyfile == "template",
             db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids,
             acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
+            wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
+            if settings.backup_wal_archive else None,
             journald=bool(settings.log_shipping_url))
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
     header = (f"{render.MANAGED_NOTICE}\nThe deploy's layer over the app's compose file (COMPOSE_FILE in "
-              f"{layout.ENV_FILE}): release images, Caddyfile, port rules"
+              f"{layout.ENV_FILE}): release images, Caddyfile, port rules, WAL archiving"
               + (", logs to the journal (log shipping)." if settings.log_shipping_url else "."))
     plan.layer_text = deploy_layer.dump_override(layer.document, header)
     plan.containers_named = appspec.container_names(config)
@@ -300,6 +303,9 @@ def _database(plan: Plan, settings: Settings, containers: dict) -> None:
     migration = migration_of(database, list(plan.release.migration_heads)
                              if plan.release.migration_heads is not None else None, bool(volume.get("data")))
     plan.migration = rehearsal_of(migration, settings.migration_rehearsal)
+    wal = host.get_fact(facts.WalArchive, container=plan.container(layout.DB), user=settings.postgres_user,
+                        database=settings.postgres_db, wal_dir=settings.wal_dir) if running else None
+    plan.wal, plan.db_start = wal_plan(wal, settings.backup_wal_archive, plan.db_start)
     reasons = []
     if not running or plan.db_start:
         reasons.append("the database starts" if running or volume.get("exists") else "a new database")

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tasks.backup_settings import Offsite, offsite_target
-from tasks.layout import Paths
+from tasks.layout import WAL_SUBDIR, Paths
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "group_data" / "all.py"
@@ -110,10 +110,15 @@ class Settings:
     backup_offsite_host_key: str
     backup_offsite_accept_new_host_key: bool
     backup_offsite_check_subset: str
+    backup_wal_archive: bool
+    backup_wal_timeout: int
     drill_backup: str
     drill_from: str
+    drill_time: str
     restore_backup: str
     restore_confirm: str
+    restore_time: str
+    restore_from: str
     rollback_to: str
     rollback_restore_backup: bool
 
@@ -134,6 +139,11 @@ class Settings:
     @property
     def backups_dir(self) -> str:
         return self.backup_dir.rstrip("/")
+
+    @property
+    def wal_dir(self) -> str:
+        """The WAL archive and base backups (point-in-time recovery)."""
+        return f"{self.backups_dir}/{WAL_SUBDIR}"
 
     @property
     def offsite(self) -> "Offsite | None":

@@ -13,7 +13,7 @@ Ask them ad hoc by these short names, e.g.::
 """
 
 from tasks.facts.acme import CaddyAcmeLog, DomainAddresses, ServedCertificate
-from tasks.facts.backups import Backups, CalendarCheck, LastDrill, OffsitePassword
+from tasks.facts.backups import Backups, CalendarCheck, LastDrill, MigrationHistory, OffsitePassword, WalArchive
 from tasks.facts.checklist import Checklist, SecretsRecord
 from tasks.facts.database import AppRoleDrift, DatabaseRevision, MigrationState
 from tasks.facts.release import AuditLog, DeployLock, Releases
@@ -60,6 +60,7 @@ __all__ = [
     "ImageLabels",
     "LastDrill",
     "MaintenancePage",
+    "MigrationHistory",
     "MigrationState",
     "OffsitePassword",
     "Releases",
@@ -70,4 +71,5 @@ __all__ = [
     "StackHealth",
     "TextFile",
     "UploadedSource",
+    "WalArchive",
 ]

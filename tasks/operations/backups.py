@@ -12,6 +12,7 @@ from tasks import facts, layout
 from tasks.commands import program
 from tasks.digest import sha256
 from tasks.operations.files import private_file
+from tasks.remote import shown
 
 STAGED_PASSWORD = f"{layout.OFFSITE_PASSWORD_FILE}.new"
 
@@ -51,3 +52,21 @@ def offsite_repository(paths: layout.Paths, repository: str, password_changed: b
         host.noop(f"the off-server repository {repository} is set up")
         return
     yield StringCommand(program("srq-hpn-offsite", "init"))
+
+
+@operation()
+def wal_archive_ready(plan):
+    """
+    Ensure the database's WAL archive works and has a base backup of its cluster, as the
+    plan decided (``plan.wal``): the archive directory given to the database's postgres
+    user (``srq-hpn-wal setup``), then a first base backup (``srq-hpn-wal base``), from
+    which the database can be recovered to any later time. Their report is shown.
+
+    + plan: this run's plan (tasks.plan.Plan)
+    """
+    if not plan.wal:
+        host.noop("the WAL archive works and has a base backup of this cluster")
+        return
+    for step in ("setup", "base"):
+        if step in plan.wal:
+            yield from shown(program("srq-hpn-wal", step), explain=True)

@@ -12,7 +12,7 @@ from tasks.remote import fail, shown
 
 
 @operation(is_idempotent=False)
-def drilled(backup: str, source: str):
+def drilled(backup: str, source: str, when: str = ""):
     """
     Ensure a backup restores: the restore drill (srq-hpn-drill) restores it into a
     scratch database container beside the live one and compares it with its manifest;
@@ -20,8 +20,9 @@ def drilled(backup: str, source: str):
 
     + backup: the backup's name, or "" for the newest
     + source: "local" (the server's backup directory) or "offsite" (the restic copy)
+    + when: instead of a backup, a point in time (UTC) recovered from the WAL archive
     """
-    args = ["--from", source] + ([backup] if backup else [])
+    args = ["--from", source] + (["--time", when] if when else [backup] if backup else [])
     yield from shown(program("srq-hpn-drill", *args))
 
 
@@ -42,6 +43,24 @@ def restored(backup: str, backup_dir: str | None = None):
                         "hint: pyinfra inventory.py fact tasks.facts.Backups lists them")
         return
     yield from shown(program("srq-hpn-restore", backup))
+
+
+@operation(is_idempotent=False)
+def restored_to_time(when: str, revision: list[str], source: str = "local"):
+    """
+    Ensure the live database holds what it held at ``when``: the WAL archive recovered to
+    that time in a scratch container and written as a backup (label pitr-...), which
+    then replaces the live one as ``restored`` does (safety backup first, maintenance
+    page, the app stopped), only if its revision is the plan's.
+
+    + when: the point in time (UTC, 2026-03-01T14:05:00Z)
+    + revision: the alembic revision(s) the plan takes the database to have had then
+    + source: "local" (the server's WAL archive) or "offsite" (its restic copy)
+    """
+    args = ["restore", when, "--expect-revision", ",".join(revision) or "none"]
+    if source == "offsite":
+        args += ["--from", "offsite"]
+    yield from shown(program("srq-hpn-wal", *args), explain=True)
 
 
 @operation(is_idempotent=False)

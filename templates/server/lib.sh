@@ -56,6 +56,15 @@ service_container() {
 		--filter "label=com.docker.compose.oneoff=False" | head -n 1
 }
 
+# live_revisions: the alembic revisions production's database is at now, comma-separated and
+# sorted (as srq-hpn-migrate's --to writes them), or nothing when they cannot be read.
+live_revisions() {
+	local live
+	live=$(service_container "$DB_SERVICE") && [ -n "$live" ] || return 0
+	timeout 15 docker exec "$live" psql -X -tA --username "$DB_USER" --dbname "$DB_NAME" \
+		-c 'SELECT version_num FROM alembic_version ORDER BY 1' 2>/dev/null | paste -sd, - || true
+}
+
 # Whether a container (an id or a name; none given is none) exists and runs.
 is_running() { [ -n "${1:-}" ] && [ "$(docker inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 

@@ -12,12 +12,20 @@ production before it runs there.
    old version serving; alembic's own words and the rows of the copy's tables are shown, no
    traceback, and the run's last line is the deploy's own. The checklist says so.
 3. Turned off, the plan says the migration is not rehearsed, and the checklist warns.
+4. Interrupted (srq-hpn-migrate stopped with SIGTERM, its process id read from the record,
+   while a slow migration runs on the copy): the record says where it was interrupted, not
+   the result before it; production is untouched and the checklist does not pass.
+5. Stopped with SIGTERM while alembic runs on production (not rehearsed): alembic is not cut
+   short; once it has ended, the record says where production's database is (at the
+   release's revision: migrated, saying it was stopped after).
 No scratch container or network is left behind."""
 
 from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +42,7 @@ from tests.integration.helpers import (
     planned,
     psql,
     start_times,
+    wait_until,
 )
 from tests.testbed import harness
 
@@ -62,6 +71,29 @@ def upgrade():
 def downgrade():
     op.alter_column("events", "note", existing_type=sa.Text(), nullable=True)
     op.drop_index("ix_events_title", table_name="events")
+'''
+
+
+# Slow on purpose: long enough to be interrupted while it runs on the copy.
+SLOW = '''"""a slow one
+
+Revision ID: 0004
+Revises: 0003
+"""
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("SELECT pg_sleep(SECONDS)")
+
+
+def downgrade():
+    pass
 '''
 
 
@@ -195,3 +227,68 @@ def test_turned_off_the_plan_and_the_checklist_say_so(rehearsing):
     items = checklist(server, {**v3, "srq_hpn_migration_rehearsal": False})
     assert items.statuses["migrations"] == "warn", items.items["migrations"]
     assert items.evidence("migrations").startswith("migration rehearsal is off (srq_hpn_migration_rehearsal = False)")
+
+
+def test_interrupted_during_its_rehearsal_the_record_says_so(rehearsing, tmp_path):
+    server, _, v3, _ = rehearsing
+    slow = app_copy(Path(v3["srq_hpn_app_local_path"]), tmp_path / "slow")
+    (slow / "apps/api/alembic/versions/0004_slow.py").write_text(SLOW.replace("SECONDS", "120"))
+    before = record(server)
+    serving = start_times(server)
+
+    def migrating_the_copy() -> bool:
+        _, ids = server.exec(f"docker ps -q --filter label={layout.REHEARSAL_LABEL}")
+        return len(ids.split()) == 2 and record(server)["result"] == "in-progress"  # the scratch db, alembic's
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(harness.run_pyinfra, server.inventory(**{**v3, "srq_hpn_app_local_path": str(slow)}),
+                              "deploy.py", "-y")
+        wait_until(migrating_the_copy, "the slow migration running on the copy", timeout=240)
+        progress = record(server)
+        assert progress["phase"] == "rehearsal" and (progress["from"], progress["to"]) == ("0003", "0004"), progress
+        server.exec(f"kill -TERM {progress['pid']}")
+        run = running.result(timeout=300)
+
+    assert run.returncode != 0
+    assert "migration 0003 -> 0004 interrupted (stopped by SIGTERM) during its rehearsal: production's database " \
+           "was not touched" in run.output, run.output[-4000:]
+    last = record(server)
+    assert last != before and last["result"] == "interrupted" and last["phase"] == "rehearsal", last
+    assert "stopped by SIGTERM during the rehearsal on a copy of production" in last["cause"]
+    assert revision(server) == "0003" and start_times(server) == serving
+    assert leftovers(server) == ""
+
+    items = checklist(server, v3)
+    assert items.statuses["migrations"] == "warn", items.items["migrations"]
+    assert "the last migration tried, 0003 -> 0004, " in items.evidence("migrations")
+    assert "was interrupted: srq-hpn-migrate was stopped by SIGTERM" in items.evidence("migrations")
+
+
+def test_stopped_while_production_migrates_alembic_ends_and_the_record_says_where_production_is(rehearsing, tmp_path):
+    server, _, v3, _ = rehearsing
+    slow = app_copy(Path(v3["srq_hpn_app_local_path"]), tmp_path / "slow")
+    (slow / "apps/api/alembic/versions/0004_slow.py").write_text(SLOW.replace("SECONDS", "10"))
+    settings = {**v3, "srq_hpn_app_local_path": str(slow), "srq_hpn_migration_rehearsal": False}
+
+    def migrating_production() -> bool:
+        _, ids = server.exec("docker ps -q --filter label=com.docker.compose.oneoff=True "
+                             "--filter label=com.docker.compose.service=api")
+        now = record(server)
+        return bool(ids.split()) and now["result"] == "in-progress" and now["phase"] == "production"
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(harness.run_pyinfra, server.inventory(**settings), "deploy.py", "-y")
+        wait_until(migrating_production, "the slow migration running on production", timeout=240, poll=0.2)
+        server.exec(f"kill -TERM {record(server)['pid']}")
+        run = running.result(timeout=300)
+
+    assert run.returncode != 0
+    assert "migration 0003 -> 0004: stopped by SIGTERM, after production was migrated (its database is at 0004)" \
+        in run.output, run.output[-4000:]
+    last = record(server)
+    assert last["result"] == "migrated" and (last["from"], last["to"]) == ("0003", "0004"), last
+    assert last["cause"] == ("srq-hpn-migrate was stopped by SIGTERM after alembic upgrade head ended on production, "
+                             "which is at 0004")
+    assert revision(server) == "0004"
+    _, history = server.exec(f"tail -n 1 {RECORD.rsplit('/', 1)[0]}/history.jsonl")
+    assert json.loads(history) == last

@@ -13,7 +13,7 @@ import pytest
 
 from tasks import layout
 from tasks.settings import WEBHOOK_ENV_VAR
-from tests.integration.helpers import STATE_DIR, checklist, deploy, wait_until
+from tests.integration.helpers import STATE_DIR, checklist, deploy, psql, wait_until
 from tests.testbed import harness
 from tests.testbed.receiver import start_webhook_receiver
 
@@ -146,3 +146,32 @@ def test_monitor_removed_when_disabled(monitored, server, testbed):
     assert server.exec(f"test -e {layout.MONITOR_WEBHOOK_FILE}", check=False)[0] != 0
     result = checklist(server, testbed.settings())
     assert result.statuses["monitoring"] == "warn" and "no alerts" in result.evidence("monitoring")
+
+
+def test_broken_wal_archiving_is_alerted_once_and_its_recovery_too(monitored, server, testbed, receiver):
+    """The WAL archive made read-only (as a full or failing disk would): the database cannot
+    archive, so the checklist fails the wal_archive item and the monitor alerts it once, and
+    once more when it works again."""
+    wal = f"{layout.BACKUP_DIR}/{layout.WAL_SUBDIR}/{psql(server, 'SELECT system_identifier FROM pg_control_system()')}/wal"
+    seen = len(receiver.requests())
+    server.exec(f"chmod 0500 {wal}")
+    try:
+        psql(server, "SELECT txid_current()")  # something to archive
+        psql(server, "SELECT pg_switch_wal()")
+        wait_until(lambda: len(receiver.requests()) > seen, "an alert after the archive became read-only",
+                   timeout=ALERT_WITHIN, poll=1)
+        wait_for_runs(server, 2)
+        alerts = receiver.requests()[seen:]
+        broken = checklist(server, settings(testbed))
+    finally:
+        server.exec(f"chmod 0700 {wal}")
+    assert [(a["json"]["event"], a["json"]["item"], a["json"]["status"]) for a in alerts] == [
+        ("problem", "wal_archive", "fail")], alerts
+    assert broken.statuses["wal_archive"] == "fail" and broken.run.returncode != 0
+    assert "cannot write into its archive" in broken.evidence("wal_archive"), broken.evidence("wal_archive")
+
+    wait_until(lambda: len(receiver.requests()) > seen + 1, "a recovery message once the archive is writable",
+               timeout=ALERT_WITHIN, poll=1)
+    wait_for_runs(server, 1)
+    recovered = receiver.requests()[seen + 1:]
+    assert [(m["json"]["event"], m["json"]["item"]) for m in recovered] == [("recovered", "wal_archive")], recovered

@@ -163,7 +163,7 @@ def test_deploy_env_tells_the_checks_their_limits(settings, tmp_path):
     done = subprocess.run(["bash", "-c", f". {path}; " + "; ".join(f'echo "${n}"' for n in names)],
                           capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == [
-        "containers caddy https disk backups logs", "30", "7", "14", checks.known_defaults(),
+        "containers caddy https disk backups wal_archive logs", "30", "7", "14", checks.known_defaults(),
         layout.BACKUP_TIMER, "letsencrypt", "http://logs.internal:19532", "300"]
 
 

@@ -9,7 +9,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -58,6 +60,11 @@ case "$*" in
   "compose --env-file .env.production config --format json")
     echo '{{"services": {{"api": {{"networks": {{"'"${{NETWORKS:-rehearsal}}"'": null}}}}}}}}' ;;
   *"compose --env-file .env.production run"*)
+    if [ -n "$COMPOSE_FILE" ] && [ -n "$REHEARSAL_HANGS" ]; then touch {tmp_path}/running; exec sleep 30; fi
+    if [ -z "$COMPOSE_FILE" ] && [ -n "$PRODUCTION_TAKES" ]; then
+      touch {tmp_path}/running; sleep "$PRODUCTION_TAKES"; exit "${{PRODUCTION_EXIT:-0}}"; fi
+    if [ -n "$COMPOSE_FILE" ] && [ -n "$REHEARSAL_EXIT" ]; then exit "$REHEARSAL_EXIT"; fi
+    if [ -z "$COMPOSE_FILE" ] && [ -n "$PRODUCTION_EXIT" ]; then exit "$PRODUCTION_EXIT"; fi
     if [ -n "$COMPOSE_FILE" ] && [ -n "$REHEARSAL_FAILS" ]; then cat {tmp_path}/alembic-failure >&2; exit 1; fi
     if [ -z "$COMPOSE_FILE" ] && [ -n "$PRODUCTION_FAILS" ]; then cat {tmp_path}/alembic-failure >&2; exit 1; fi
     echo "INFO  [alembic.runtime.migration] Running upgrade 0003 -> 0004" >&2 ;;
@@ -68,6 +75,7 @@ case "$*" in
   "inspect --format {{{{.State.Running}}}}"*) echo true ;;
   "exec -i srq-hpn-rehearsal-db-"*"SELECT format"*) ;;
   "exec -i srq-hpn-rehearsal-db-"*psql*) cat >/dev/null; printf 'public.events\\t5\\npublic.alembic_version\\t1\\n' ;;
+  "exec live-db psql"*alembic_version*) echo "${{REVISION_NOW:-0003}}" ;;
   exec*psql*) echo 'CREATE ROLE srq_hpn;' ;;
   "exec -i"*) cat >/dev/null ;;
 esac
@@ -198,3 +206,118 @@ def test_it_refuses_incomplete_or_unsafe_arguments(server, args):
                           timeout=30)
     assert done.returncode != 0 and ("usage:" in done.stderr or "not a backup label" in done.stderr)
     assert not server["record"].exists() and not os.path.exists(server["dir"] / "calls")
+
+
+# --- Killed mid-migration: the record says so ------------------------------------------
+
+
+def started(server, *args, **env) -> subprocess.Popen:
+    """srq-hpn-migrate started, once its stand-in alembic runs (the stand-in says so)."""
+    process = subprocess.Popen(["bash", str(PROGRAM), *args], env={**server["env"], **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (server["dir"] / "running").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    return process
+
+
+def history(server) -> list[dict]:
+    return [json.loads(line) for line in (server["record"].parent / "history.jsonl").read_text().splitlines()]
+
+
+REHEARSED = ("--from", "0003", "--to", "0004", "--rehearse", LABEL)
+
+
+def test_while_it_runs_the_record_says_in_progress_and_where(server):
+    process = started(server, *REHEARSED, REHEARSAL_HANGS="1")
+    try:
+        record = json.loads(server["record"].read_text())
+        assert record["result"] == "in-progress" and record["phase"] == "rehearsal", record
+        assert record["pid"] == process.pid and record["boot"] == open("/proc/sys/kernel/random/boot_id").read().strip()
+        assert record["from"] == "0003" and record["to"] == "0004"
+        assert not (server["record"].parent / "history.jsonl").exists()  # a result goes there, not a start
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def test_stopped_by_a_signal_during_the_rehearsal_it_records_interrupted_at_once(server):
+    process = started(server, *REHEARSED, REHEARSAL_HANGS="1")
+    begun = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - begun < 10  # the rehearsal is not waited for: production is untouched
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == "interrupted" and record["phase"] == "rehearsal", record
+    assert record["rehearsal"]["result"] == "interrupted"
+    assert record["cause"] == ("srq-hpn-migrate was stopped by SIGTERM during the rehearsal on a copy of production: "
+                               "production's database was not touched")
+    assert history(server) == [record]
+    calls = (server["dir"] / "calls").read_text().splitlines()
+    assert len(compose_runs(calls)) == 1  # the rehearsal's; production's never started
+    assert "rm -f -v scratch-id" in calls and "network rm network-id" in calls
+    assert not list(server["state"].glob(".migrate-*"))
+    assert "interrupted (stopped by SIGTERM) during its rehearsal: production's database was not touched" in err
+
+
+def test_stopped_while_production_migrates_it_waits_for_alembic_then_records_where_production_is(server):
+    process = started(server, *REHEARSED, PRODUCTION_TAKES="1", REVISION_NOW="0004")
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=20)
+    assert process.returncode == 128 + signal.SIGTERM
+    record = json.loads(server["record"].read_text())
+    # alembic ended, and production is at the release's revision: migrated, as it is.
+    assert record["result"] == "migrated" and record["rehearsal"]["result"] == "passed", record
+    assert record["cause"] == ("srq-hpn-migrate was stopped by SIGTERM after alembic upgrade head ended on "
+                               "production, which is at 0004")
+
+
+def test_interrupted_on_production_before_its_revision_moved_it_records_interrupted(server):
+    process = started(server, *REHEARSED, PRODUCTION_TAKES="1", PRODUCTION_EXIT="143", REVISION_NOW="0003")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 128 + signal.SIGINT
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == "interrupted" and record["phase"] == "production", record
+    assert record["cause"] == ("srq-hpn-migrate was stopped by SIGINT while alembic upgrade head ran on production; "
+                               "its database is at 0003 (from 0003, to 0004)")
+    assert "its database is at 0003; deploy again" in err
+
+
+def test_killed_outright_it_leaves_in_progress_which_the_next_run_records_as_interrupted(server):
+    process = started(server, *REHEARSED, REHEARSAL_HANGS="1")
+    process.kill()  # SIGKILL: no trap runs
+    process.communicate(timeout=20)
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == "in-progress" and record["phase"] == "rehearsal" and record["pid"] == process.pid
+    (server["dir"] / "running").unlink()
+
+    done, calls = migrate(server, *REHEARSED)
+
+    assert done.returncode == 0, done.stderr
+    killed, last = history(server)
+    assert killed == {**record, "result": "interrupted",
+                      "cause": "it never finished: srq-hpn-migrate was killed, or the server stopped, during the "
+                               "rehearsal"}
+    assert last["result"] == "migrated" and last == json.loads(server["record"].read_text())
+    # What the killed run left (its scratch container, its network) is removed by this one.
+    assert calls.count("rm -f -v scratch-id") >= 1
+
+
+@pytest.mark.parametrize("where, env, result", [
+    ("the rehearsal's", {"REHEARSAL_EXIT": "137"}, "interrupted"),
+    ("production's", {"PRODUCTION_EXIT": "137"}, "failed"),
+])
+def test_a_migration_container_killed_is_not_taken_for_a_result(server, where, env, result):
+    done, _ = migrate(server, *REHEARSED, **env)
+    assert done.returncode == 1
+    record = json.loads(server["record"].read_text())
+    assert record["result"] == result, record
+    assert "stopped by a signal" in record["cause"] and "(exit status 137: killed, or out of memory)" in record["cause"]
+    assert "exit status 137" in done.stderr.strip().splitlines()[-1]
+    if result == "interrupted":
+        assert record["phase"] == "rehearsal" and "production's database was not touched" in record["cause"]
+    else:
+        assert record["cause"].endswith("its database is at 0003")

@@ -62,20 +62,32 @@ def test_the_checklist_item_is_the_guides():
     assert keys.index("migrations") == keys.index("app_role") - 1  # the guide's order
 
 
-def judge(tmp_path, record: dict | None, setting: str = "on", age_s: int = 60) -> tuple[str, str]:
-    """check_migrations on a server whose last migration left ``record`` (None: none)."""
+def judge(tmp_path, record: dict | None, setting: str = "on", age_s: int = 60,
+          live: str = "") -> tuple[str, str]:
+    """check_migrations on a server whose last migration left ``record`` (None: none), and
+    whose database is at the revisions ``live`` (comma-separated; "": it does not answer),
+    as a stand-in `docker` says."""
     path = tmp_path / "migrations" / "last.json"
     path.parent.mkdir(exist_ok=True)
     if record is not None:
         path.write_text(json.dumps(record))
         then = time.time() - age_s
         os.utime(path, (then, then))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text('#!/bin/bash\ncase "$*" in\n'
+                                    '  "ps -aq"*service=db*) [ -z "$LIVE" ] || echo live-db ;;\n'
+                                    '  "exec live-db psql"*alembic_version*) tr , "\\n" <<<"$LIVE" ;;\n'
+                                    'esac\n')
+    (bin_dir / "docker").chmod(0o755)
     config = tmp_path / "deploy.env"
-    config.write_text(f"STATE_DIR={tmp_path}\nMIGRATION_RECORD={path}\nMIGRATION_REHEARSAL={setting}\n")
+    config.write_text(f"STATE_DIR={tmp_path}\nMIGRATION_RECORD={path}\nMIGRATION_REHEARSAL={setting}\n"
+                      "DB_SERVICE=db\nDB_USER=srq_hpn\nDB_NAME=srq_hpn\n")
     done = subprocess.run(
         ["bash", "-c", f'. "{render.SERVER_PROGRAMS}/lib.sh"; . "{render.SERVER_PROGRAMS}/checks.sh"; '
                        "run_check migrations"],
-        capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "SRQ_HPN_CONFIG": str(config)})
+        capture_output=True, text=True, timeout=30,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SRQ_HPN_CONFIG": str(config), "LIVE": live})
     item, status, evidence = done.stdout.rstrip("\n").split("\t")
     assert item == "migrations", done.stderr
     return status, evidence
@@ -94,8 +106,9 @@ def test_the_checklist_reads_the_last_migrations_record(tmp_path):
     assert status == "pass"
     assert evidence == (f"the last migration deployed, 0002 -> 0003, 5 min ago, was rehearsed first on a copy of "
                         f"production (backup {backup}): 1.3s there")
-    status, evidence = judge(tmp_path, record("migrated", "not-needed", frm="unknown", why=rehearsal.NOT_NEEDED))
-    assert status == "pass" and evidence == "the last migration deployed, to 0003, 60 s ago, ran on an empty database: " \
+    status, evidence = judge(tmp_path, record("migrated", "not-needed", frm="unknown", why=rehearsal.NOT_NEEDED),
+                             age_s=600)
+    assert status == "pass" and evidence == "the last migration deployed, to 0003, 10 min ago, ran on an empty database: " \
         "nothing to rehearse on"
     status, evidence = judge(tmp_path, record("migrated", "not-rehearsed", why=rehearsal.NOT_A_DEPLOY))
     assert status == "warn" and f"was not rehearsed on a copy of production first ({rehearsal.NOT_A_DEPLOY})" in evidence
@@ -106,6 +119,68 @@ def test_the_checklist_reads_the_last_migrations_record(tmp_path):
     # Turned off: a warn, whatever the last one was.
     status, evidence = judge(tmp_path, record("migrated", "passed", backup=backup, duration=1.3), setting="off")
     assert status == "warn" and evidence.startswith("migration rehearsal is off (srq_hpn_migration_rehearsal = False)")
+
+
+BOOT = open("/proc/sys/kernel/random/boot_id").read().strip()
+
+
+def unfinished(result: str, phase: str, pid: int, cause=None, boot: str = BOOT) -> dict:
+    return {**record(result, "interrupted" if result == "interrupted" and phase == "rehearsal" else "passed"),
+            "phase": phase, "pid": pid, "boot": boot, "cause": cause}
+
+
+def a_dead_pid() -> int:
+    done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("jq"), reason="needs jq")
+def test_a_migration_killed_or_interrupted_never_passes(tmp_path):
+    # Killed outright (SIGKILL, the server stopped): "in-progress" left, and no such program runs.
+    status, evidence = judge(tmp_path, unfinished("in-progress", "production", a_dead_pid()), age_s=600)
+    assert status == "fail"
+    assert evidence.startswith("the last migration tried, 0002 -> 0003, started 10 min ago, never finished: "
+                               "srq-hpn-migrate was killed, or the server stopped, while it ran on production "
+                               "(its database may be at either revision); deploy again")
+    status, evidence = judge(tmp_path, unfinished("in-progress", "rehearsal", a_dead_pid()))
+    assert status == "warn" and "during its rehearsal on a copy of production (production's database untouched)" \
+        in evidence
+    # The same process id after a reboot is another process.
+    with subprocess.Popen(["bash", "-c", "sleep 30; exit", "srq-hpn-migrate"]) as other:
+        try:
+            status, _ = judge(tmp_path, unfinished("in-progress", "production", other.pid, boot="another-boot"))
+            assert status == "fail"
+            # Running now: not a result yet.
+            status, evidence = judge(tmp_path, unfinished("in-progress", "production", other.pid))
+            assert status == "warn" and evidence.startswith(
+                f"a migration, 0002 -> 0003, is running now (process {other.pid}, in its production phase since")
+        finally:
+            other.kill()
+    # Stopped by a signal: its cause.
+    cause = "srq-hpn-migrate was stopped by SIGTERM while alembic upgrade head ran on production; its database is " \
+            "at 0002 (from 0002, to 0003)"
+    status, evidence = judge(tmp_path, unfinished("interrupted", "production", a_dead_pid(), cause), age_s=600)
+    assert status == "fail" and evidence.startswith(f"the last migration tried, 0002 -> 0003, 10 min ago, was "
+                                                    f"interrupted: {cause}; deploy again")
+    status, evidence = judge(tmp_path, unfinished("interrupted", "rehearsal", a_dead_pid(), "stopped during it"))
+    assert status == "warn" and "was interrupted: stopped during it; deploy again" in evidence
+
+
+@pytest.mark.skipif(not __import__("shutil").which("jq"), reason="needs jq")
+def test_killed_while_alembic_went_on_to_the_end_production_says_so(tmp_path):
+    """Only srq-hpn-migrate killed, its alembic went on and ended: no migration is left for a
+    deploy to run; production's database, at the release's revision, is what tells."""
+    status, evidence = judge(tmp_path, unfinished("in-progress", "production", a_dead_pid()), live="0003", age_s=600)
+    assert status == "warn", evidence
+    assert evidence.startswith("the last migration tried, 0002 -> 0003, started 10 min ago, never finished: "
+                               "srq-hpn-migrate was killed, or the server stopped, while it ran on production, "
+                               "though production's database is at 0003 now: alembic ended there; the next "
+                               "migration's record replaces this one")
+    status, evidence = judge(tmp_path, unfinished("interrupted", "production", a_dead_pid(), "stopped"), live="0003")
+    assert status == "warn" and "was interrupted: stopped, though production's database is at 0003 now" in evidence
+    # Still at the revision before: a fail, and a deploy runs what is left.
+    status, evidence = judge(tmp_path, unfinished("in-progress", "production", a_dead_pid()), live="0002")
+    assert status == "fail" and "(its database may be at either revision); deploy again" in evidence
 
 
 @pytest.mark.skipif(not __import__("shutil").which("jq"), reason="needs jq")
