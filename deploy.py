@@ -1,5 +1,6 @@
 """The srq-hpn production deploy: the guide's Production Setup, steps 1 to 4, with the
-automated backups and the monitoring its Production Checklist asks for.
+automated backups, the monitoring and the (optional) log aggregation its Production
+Checklist asks for.
 
     pyinfra inventory.py deploy.py
 
@@ -7,7 +8,7 @@ Each line below is one step, in order; each step lives in tasks/<concern>.py. Th
 (step 3) is made before anything changes: every later step does what it says.
 """
 
-from tasks import app, backups, database, docker, monitor, plans, preflight, programs, release, secrets, source, stack, stack_files
+from tasks import app, backups, database, docker, logs, monitor, plans, preflight, programs, release, secrets, source, stack, stack_files
 
 # 1. Validate every setting, secret and the app's contract; stop, listing every problem, before any change.
 deployment = preflight.check()
@@ -59,5 +60,8 @@ stack.start_and_verify(settings, plan)
 # 15. The monitor: the checks every minute, a webhook alerted when a problem starts and clears.
 monitor.install(settings)
 
-# 16. Record the release (older ones pruned), the audit line, and release the lock.
+# 16. Log shipping (optional): the journal, where the containers log, sent to a collector by systemd-journal-upload.
+logs.ship(settings)
+
+# 17. Record the release (older ones pruned), the audit line, and release the lock.
 release.finish(run, deployment)

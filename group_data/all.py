@@ -217,6 +217,18 @@ monitor_interval = 60
 checklist_image_max_age_days = 30
 checklist_password_max_age_days = 365
 
+# --- Logs --------------------------------------------------------------------
+
+# Log aggregation (optional): every container of the stack logs to the server's journal
+# (Docker's journald log driver; `docker logs` and `docker compose logs` still work), and
+# systemd-journal-upload sends the journal, the containers' lines with it, to a
+# systemd-journal-remote collector at this URL: "http://host[:port]" (port 19532 by
+# default). Plain HTTP, so the collector must be on a private network (a VPN, the
+# provider's private network): the lines travel unencrypted and the collector takes
+# uploads from whoever reaches it. Empty: the logs stay on the server (json-file).
+# Turning it on or off recreates every container of the stack once.
+log_shipping_url = ""
+
 # --- Docker ------------------------------------------------------------------
 
 # "official": Docker's apt repository (docker-ce, docker-compose-plugin, ...),

@@ -49,6 +49,7 @@ ITEMS = (
     Item("restore_drill", DATABASE, "Restoring from backup tested (quarterly)"),
     Item("monitoring", MONITORING, "Monitoring/alerts set up"),
     Item("containers", MONITORING, "Container health"),
+    Item("logs", MONITORING, "Log aggregation configured (optional)"),
     Item("disk", MAINTENANCE, "Disk space"),
     Item("images", MAINTENANCE, "Docker images updated"),
     Item("password_age", MAINTENANCE, "Passwords rotated periodically"),
@@ -58,9 +59,9 @@ BY_KEY = {item.key: item for item in ITEMS}
 PROGRAMS = Item("programs", "Checks", "The server's check programs are this deploy's")
 
 # What the monitor watches every minute: the guide's "container health", and what
-# fails silently (certificate renewal, disk space, backups, WAL archiving: a failing
-# archive fills the disk).
-MONITORED = ("containers", "caddy", "https", "disk", "backups", "wal_archive")
+# fails silently (certificate renewal, disk space, backups, log shipping, and WAL
+# archiving: a failing archive fills the disk).
+MONITORED = ("containers", "caddy", "https", "disk", "backups", "wal_archive", "logs")
 
 # Thresholds: the guide's certificate and disk limits, the backups' daily rhythm,
 # the quarterly restore test.
@@ -69,6 +70,9 @@ DISK_WARN_PERCENT, DISK_FAIL_PERCENT = 20, 10
 DRILL_MAX_AGE_DAYS = 90
 # The WAL archive's off-server copy may lag its newest segment by this many seconds.
 WAL_SHIP_MAX_DELAY = 300
+# Log shipping fails when the oldest journal entry the collector has not taken is older
+# than this (systemd-journal-upload follows the journal: it sends each line at once).
+LOG_SHIPPING_MAX_LAG_SECONDS = 300
 
 
 def server_values(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MAX_AGE_HOURS) -> dict:
@@ -106,6 +110,11 @@ def server_values(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP
         "MONITOR_DIR": paths.monitor_dir,
         "MONITOR_WEBHOOK_FILE": layout.MONITOR_WEBHOOK_FILE,
         "DEPLOY_LOCK": paths.lock,
+        "LOG_SHIPPING_URL": settings.log_shipping_url,
+        "LOG_SHIPPING_SERVICE": layout.JOURNAL_UPLOAD_SERVICE,
+        "LOG_SHIPPING_STATE": layout.JOURNAL_UPLOAD_STATE,
+        "LOG_SHIPPING_MAX_LAG": LOG_SHIPPING_MAX_LAG_SECONDS,
+        "LOG_DRIVER": layout.LOG_DRIVER,
     }
 
 

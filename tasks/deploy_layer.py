@@ -30,12 +30,24 @@ class Reset(list):
     """A YAML !reset []: removes the repository's list."""
 
 
+class OverrideMap(dict):
+    """A YAML mapping tagged !override: replaces the repository's mapping instead of merging."""
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
 
 _Dumper.add_representer(Override, lambda dumper, data: dumper.represent_sequence("!override", list(data)))
 _Dumper.add_representer(Reset, lambda dumper, data: dumper.represent_sequence("!reset", []))
+_Dumper.add_representer(OverrideMap, lambda dumper, data: dumper.represent_mapping("!override", dict(data)))
+
+
+def journald_logging() -> OverrideMap:
+    """A service's logging with log shipping: the server's journal, each line tagged with the
+    container's name; it replaces whatever logging the app's compose file gives the service
+    (another driver's options would not apply)."""
+    return OverrideMap(driver=layout.LOG_DRIVER, options={"tag": layout.LOG_TAG})
 
 
 def dump_override(document: dict, header: str) -> str:
@@ -174,12 +186,14 @@ def build_layer(
     tags: dict[str, str],
     acme_ca_root: str = "",
     wal: WalArchive | None = None,
+    journald: bool = False,
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
     labelled with the digest of its build settings and the release that built it;
     ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy;
-    ``wal``: the db service archives its WAL there (point-in-time recovery)."""
+    ``wal``: the db service archives its WAL there (point-in-time recovery);
+    ``journald``: every service logs to the server's journal (log shipping)."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -221,6 +235,8 @@ def build_layer(
                 {"type": "bind", "source": wal.directory, "target": layout.WAL_MOUNT},
                 {"type": "bind", "source": wal.lib_dir, "target": layout.WAL_LIB_MOUNT, "read_only": True},
             ]
+        if journald:
+            entry["logging"] = journald_logging()
         if entry:
             layer[name] = entry
     return Layer({"services": layer}, corrections, caddy, built)

@@ -47,8 +47,9 @@ OFFICIAL_CONFLICTS = [
 SUPPORTED = {("debian", 12), ("debian", 13), ("ubuntu", 22), ("ubuntu", 24)}
 # What the deploy and its checks run on the server besides Docker (jq writes and
 # reads the backups' manifests and the drills' records; Docker decompresses the
-# layers it pulls with unpigz, on every core, when pigz is installed), and what the
-# off-server copy of the backups needs. Installed with Docker: one apt transaction.
+# layers it pulls with unpigz, on every core, when pigz is installed), what the
+# off-server copy of the backups needs, and, with log shipping, systemd-journal-upload
+# (layout.LOG_SHIPPING_PACKAGE). Installed with Docker: one apt transaction.
 BASE_PACKAGES = ["ca-certificates", "curl", "openssl", "iproute2", "jq", "pigz"]
 OFFSITE_PACKAGES = ["restic", "openssh-client"]
 KEYRING = "/etc/apt/keyrings/docker.asc"
@@ -136,13 +137,15 @@ def install(settings: Settings, images: list[str] = ()):
         )
         repo_changed = repo.will_change
 
-    tools = BASE_PACKAGES + (OFFSITE_PACKAGES if settings.offsite else [])
+    tools = (BASE_PACKAGES + (OFFSITE_PACKAGES if settings.offsite else [])
+             + ([layout.LOG_SHIPPING_PACKAGE] if settings.log_shipping_url else []))
     missing = [p for p in tools + packages if p not in installed]
     fresh_install = any(p not in installed for p in packages)
     if missing or repo_changed:
         apt.update(name="Update apt's package lists")
     if missing:
-        apt.packages(name=f"Ensure {', '.join(missing)} are installed", packages=missing, no_recommends=True)
+        apt.packages(name=f"Ensure {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} installed",
+                     packages=missing, no_recommends=True)
 
     systemd.service(
         name="Ensure Docker is started and enabled at boot",

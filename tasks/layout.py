@@ -113,6 +113,19 @@ REHEARSAL_LABEL = "org.srq-hpn.rehearsal"
 # (in Caddy's data volume, which the caddy image always has).
 MAINTENANCE_FLAG = "/data/srq-hpn-maintenance"
 
+# Log shipping (log_shipping_url): the containers log to the journal (Docker's journald
+# driver, each line tagged with its container's name), and systemd-journal-upload (from
+# Debian's and Ubuntu's systemd-journal-remote package) sends the journal to the collector,
+# configured by the deploy's drop-in; it records the last entry the collector took in its
+# state file.
+LOG_DRIVER = "journald"
+DEFAULT_LOG_DRIVER = "json-file"  # daemon.json's, rotated (docker_log_max_size, docker_log_max_file)
+LOG_TAG = "{{.Name}}"
+LOG_SHIPPING_PACKAGE = "systemd-journal-remote"
+JOURNAL_UPLOAD_SERVICE = "systemd-journal-upload.service"
+JOURNAL_UPLOAD_DROP_IN = "/etc/systemd/journal-upload.conf.d/srq-hpn.conf"
+JOURNAL_UPLOAD_STATE = "/var/lib/systemd/journal-upload/state"
+
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).
 PREVIOUS_DB_VOLUME = "srq-hpn_postgres_data"

@@ -1,5 +1,5 @@
-"""Step 10: the monitor. A systemd timer runs the checklist's monitored checks (container
-health, Caddy, the certificate, disk space, backups) every minute, and POSTs a JSON
+"""Step 15: the monitor. A systemd timer runs the checklist's monitored checks (container
+health, Caddy, the certificate, disk space, backups, log shipping) every minute, and POSTs a JSON
 alert to a webhook when a problem starts and when it clears.
 
 The webhook's URL may hold a token: it is a secret, read from the operator's

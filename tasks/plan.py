@@ -181,6 +181,21 @@ def stale_services(containers: dict, hashes: dict[str, str], services: list[str]
     return stale
 
 
+def log_driver_changes(stale: dict[str, str], containers: dict, merged: dict) -> dict[str, str]:
+    """``stale`` with the reason of each service whose container changes log driver said so
+    (pure; unit-tested): a container keeps its log driver for life, so turning log shipping
+    on or off recreates each container once. ``merged``: the configuration Compose resolves
+    with the deploy's layer (a service without logging gets the daemon's driver)."""
+    services = merged.get("services") or {}
+    result = dict(stale)
+    for service, why in stale.items():
+        running = (containers.get(service) or {}).get("log_driver")
+        wanted = ((services.get(service) or {}).get("logging") or {}).get("driver") or layout.DEFAULT_LOG_DRIVER
+        if running and running != wanted and why == "its configuration changed":
+            result[service] = f"its log driver changes, {running} to {wanted}"
+    return result
+
+
 def rollout_of(stale: dict[str, str], containers: dict, reload_caddy: bool) -> tuple[Rollout, bool]:
     """(the rollout of the stale services, whether Caddy is reloaded in place) (pure;
     unit-tested). A Caddyfile change reloads a Caddy that is not recreated anyway."""

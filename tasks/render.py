@@ -94,7 +94,7 @@ def caddyfile(settings: Settings) -> str:
 def daemon_json(settings: Settings) -> str:
     """/etc/docker/daemon.json: the settings dict serialised."""
     config: dict = {
-        "log-driver": "json-file",
+        "log-driver": layout.DEFAULT_LOG_DRIVER,
         "log-opts": {
             "max-size": settings.docker_log_max_size,
             "max-file": str(settings.docker_log_max_file),
@@ -208,6 +208,11 @@ def monitor_units(settings: Settings) -> dict[str, str]:
         layout.MONITOR_SERVICE: render_template("systemd/srq-hpn-monitor.service.j2", **context),
         layout.MONITOR_TIMER: render_template("systemd/srq-hpn-monitor.timer.j2", **context),
     }
+
+
+def journal_upload_conf(settings: Settings) -> str:
+    """systemd-journal-upload's drop-in: the collector's URL (log_shipping_url)."""
+    return render_template("journal/journal-upload.conf.j2", url=settings.log_shipping_url)
 
 
 def secrets_record(current: dict[str, str], changed: list[str], now: str) -> str:

@@ -16,8 +16,8 @@ from tasks.digest import sha256
 from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
 from tasks.operations.release import prune_plan, wanted_images
-from tasks.plan import (Migration, Plan, Release, builds_of, context_id, migration_of, rollout_of, stale_services,
-                        wal_plan)
+from tasks.plan import (Migration, Plan, Release, builds_of, context_id, log_driver_changes, migration_of, rollout_of,
+                        stale_services, wal_plan)
 from tasks.preflight import Deployment
 from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
@@ -193,12 +193,14 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             db_on_localhost=settings.postgres_publish_localhost, release=release.id, tags=release.build_ids,
             acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
             wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
-            if settings.backup_wal_archive else None)
+            if settings.backup_wal_archive else None,
+            journald=bool(settings.log_shipping_url))
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
     header = (f"{render.MANAGED_NOTICE}\nThe deploy's layer over the app's compose file (COMPOSE_FILE in "
-              f"{layout.ENV_FILE}): release images, Caddyfile, port rules, WAL archiving.")
+              f"{layout.ENV_FILE}): release images, Caddyfile, port rules, WAL archiving"
+              + (", logs to the journal (log shipping)." if settings.log_shipping_url else "."))
     plan.layer_text = deploy_layer.dump_override(layer.document, header)
     plan.containers_named = appspec.container_names(config)
     plan.stack_env_text = render.stack_env(plan.project, plan.containers_named, layer.caddy.caddyfile)
@@ -226,6 +228,7 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
     plan.services = list((plan.merged.get("services") or {}))
     plan.db_volume = appspec.db_volume(plan.merged)
     stale = stale_services(containers, hashes, plan.services, {service: changed(service) for service in plan.services})
+    stale = log_driver_changes(stale, containers, plan.merged)
     for service in plan.built:
         if stale.get(service) == "its configuration changed" and containers.get(service, {}).get("state") == "running":
             stale[service] = f"new image {release.build_ids.get(service, release.id)}"

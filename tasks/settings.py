@@ -22,7 +22,7 @@ DEFAULTS_FILE = ROOT / "group_data" / "all.py"
 
 # Host data keys under these prefixes belong to this deploy: unknown ones are typos.
 SETTING_PREFIXES = ("srq_hpn_", "postgres_", "caddy_", "docker_", "app_", "backup_", "drill_", "restore_",
-                    "rollback_", "monitor_", "checklist_")
+                    "rollback_", "monitor_", "checklist_", "log_shipping_")
 # Settings are read as attributes without this prefix (srq_hpn_domain -> domain).
 OWN_PREFIX = "srq_hpn_"
 
@@ -99,6 +99,7 @@ class Settings:
     monitor_interval: int
     checklist_image_max_age_days: int
     checklist_password_max_age_days: int
+    log_shipping_url: str
     backup_dir: str
     backup_schedule: str
     backup_keep_daily: int

@@ -55,7 +55,7 @@ def layer(settings: Settings, plan: Plan):
     """The deploy's compose layer (a rollback writes nothing else)."""
     compose_layer(
         name=f"Ensure the deploy's compose layer names release {plan.release.id or '(fetched)'}'s images and the "
-             "guide's port rules",
+             "guide's port rules" + (" and logs to the journal" if settings.log_shipping_url else ""),
         settings=settings,
         plan=plan,
     )

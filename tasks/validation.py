@@ -55,6 +55,9 @@ HTTPS_URL_RE = re.compile(rf"^https://{_HOST}{_PORT}{_PATH}$")
 HTTP_URL_RE = re.compile(rf"^https?://{_HOST}{_PORT}{_PATH}$")
 # NEXT_PUBLIC_API_BASE_URL: empty (relative /api/* via Caddy), a URL, or an absolute path.
 API_BASE_URL_RE = re.compile(rf"^(?:https?://{_HOST}{_PORT})?{_PATH}$")
+# The log collector: a systemd-journal-remote over plain HTTP, host and port only
+# (systemd-journal-upload adds /upload itself).
+LOG_SHIPPING_URL_RE = re.compile(rf"^http://{_HOST}{_PORT}$")
 REGISTRY_RE = re.compile(rf"^{_HOST}{_PORT}$|^[0-9.]+/[0-9]{{1,2}}$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@(?![-.])[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 # The git repository: HTTPS, SSH (ssh://, or scp-like user@host:path), or a path on the server.
@@ -314,6 +317,21 @@ def check_monitor(merged: dict) -> list[str]:
     return []
 
 
+def check_logs(merged: dict) -> list[str]:
+    """The log collector's URL: http://host[:port], nothing else (it reaches a systemd
+    configuration file on the server; a user or password in it would be printed)."""
+    url = merged["log_shipping_url"]
+    if not url or LOG_SHIPPING_URL_RE.fullmatch(url):
+        return []
+    shown = "" if "@" in url else f"; got {url!r}"  # never echo what may be a password
+    if url.startswith("https://"):
+        return ["log_shipping_url: https is not offered (systemd-journal-upload over https needs a client "
+                "certificate and key on the server, which this deploy does not install); give http://host[:port] "
+                f"of a collector on a private network{shown}"]
+    return ["log_shipping_url must be http://host[:port] of a systemd-journal-remote collector (port 19532 by "
+            f"default): letters, digits, . and - in the host, no path, user or password{shown}"]
+
+
 def check_webhook(environ: dict) -> list[str]:
     """The monitor's webhook URL, when given (it may hold a token: never echoed)."""
     url = environ.get(WEBHOOK_ENV_VAR)
@@ -370,7 +388,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     if type_problems:  # the rules below need values of the right type
         return problems + type_problems
     for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker,
-                  check_backups, check_recovery, check_monitor):
+                  check_backups, check_recovery, check_monitor, check_logs):
         problems += check(merged)
     return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
 

@@ -22,7 +22,7 @@ class StackContainers(FactBase):
             "db": {
                 "name": "srq-hpn-db", "state": "running", "exit_code": 0, "health": "healthy",
                 "started_at": "2026-11-27T19:01:02.123Z", "image": "sha256:...",
-                "config_hash": "…", "expected_hash": "…", "image_current": True,
+                "log_driver": "json-file", "config_hash": "…", "expected_hash": "…", "image_current": True,
             },
         }
     """
@@ -35,7 +35,7 @@ class StackContainers(FactBase):
         inspect_format = (
             'container {{index .Config.Labels "com.docker.compose.service"}} {{.Name}} '
             "{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} "
-            '{{.State.StartedAt}} {{.Image}} {{.Config.Image}} '
+            '{{.State.StartedAt}} {{.Image}} {{.Config.Image}} {{.HostConfig.LogConfig.Type}} '
             '{{index .Config.Labels "com.docker.compose.config-hash"}}'
         )
         return (
@@ -60,8 +60,8 @@ class StackContainers(FactBase):
                 expected[fields[0]] = fields[1]
             elif kind == "image" and len(fields) == 2:
                 images[fields[0]] = fields[1]
-            elif kind == "container" and len(fields) >= 8:
-                service, name, state, exit_code, health, started_at, image, config_image = fields[:8]
+            elif kind == "container" and len(fields) >= 9:
+                service, name, state, exit_code, health, started_at, image, config_image, log_driver = fields[:9]
                 containers[service] = {
                     "name": name.lstrip("/"),
                     "state": state,
@@ -70,7 +70,8 @@ class StackContainers(FactBase):
                     "started_at": started_at,
                     "image": image,
                     "config_image": config_image,
-                    "config_hash": fields[8] if len(fields) > 8 else "",
+                    "log_driver": log_driver,
+                    "config_hash": fields[9] if len(fields) > 9 else "",
                 }
         for service, info in containers.items():
             info["expected_hash"] = expected.get(service, "")

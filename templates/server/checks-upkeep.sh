@@ -66,6 +66,61 @@ check_containers() {
 	fi
 }
 
+# Log aggregation (optional): the stack's containers log to the journal, and
+# systemd-journal-upload has sent the journal to the collector (its state file holds the
+# cursor of the last entry the collector took) up to the last few minutes.
+check_logs() {
+	local state id name driver elsewhere="" cursor waiting since age now
+	if [ -z "${LOG_SHIPPING_URL:-}" ]; then
+		result not-set-up "no log shipping: the logs stay on the server (set log_shipping_url to a systemd-journal-remote collector and deploy)"
+		return
+	fi
+	state=$(systemctl is-active "$LOG_SHIPPING_SERVICE" 2>/dev/null) || true
+	if [ "$state" != active ]; then
+		result fail "$LOG_SHIPPING_SERVICE is ${state:-unknown}: the logs are not shipped to $LOG_SHIPPING_URL$(last_words "$LOG_SHIPPING_SERVICE") (systemctl status ${LOG_SHIPPING_SERVICE%.service})"
+		return
+	fi
+	for id in $(project_containers running); do
+		read -r name driver < <(docker inspect --format '{{.Name}} {{.HostConfig.LogConfig.Type}}' "$id" 2>/dev/null)
+		[ "$driver" = "$LOG_DRIVER" ] || elsewhere+="${elsewhere:+, }${name#/} ($driver)"
+	done
+	if [ -n "$elsewhere" ]; then
+		result fail "not logging to the journal, so not shipped: $elsewhere (deploy to recreate them)"
+		return
+	fi
+	now=$(date +%s)
+	cursor=$(sed -n 's/^LAST_CURSOR=//p' "$LOG_SHIPPING_STATE" 2>/dev/null | tail -n 1)
+	if [ -z "$cursor" ]; then
+		since=$(epoch "$(systemctl show -P ActiveEnterTimestamp "$LOG_SHIPPING_SERVICE")")
+		age=$((now - ${since:-0}))
+		if [ "$age" -gt "$LOG_SHIPPING_MAX_LAG" ]; then
+			result fail "$LOG_SHIPPING_SERVICE has sent nothing to $LOG_SHIPPING_URL in the $(in_words "$age") since it started$(last_words "$LOG_SHIPPING_SERVICE")"
+		else
+			result warn "$LOG_SHIPPING_SERVICE started $(in_words "$age") ago and has sent nothing to $LOG_SHIPPING_URL yet"
+		fi
+		return
+	fi
+	# The oldest entry of the journal that the collector has not taken yet, if any.
+	waiting=$(journalctl --no-pager -q -o short-unix --after-cursor="$cursor" 2>/dev/null | head -n 1 | cut -d' ' -f1)
+	waiting=${waiting%.*}
+	[[ $waiting =~ ^[0-9]+$ ]] || waiting=""
+	age=$((now - ${waiting:-$now}))
+	if [ -n "$waiting" ] && [ "$age" -gt "$LOG_SHIPPING_MAX_LAG" ]; then
+		result fail "the collector at $LOG_SHIPPING_URL has not taken the journal's lines of the last $(in_words "$age")$(last_words "$LOG_SHIPPING_SERVICE")"
+	elif [ -n "$waiting" ]; then
+		result pass "the containers log to the journal, which $LOG_SHIPPING_SERVICE sends to $LOG_SHIPPING_URL: the oldest line not taken yet is $(in_words "$age") old"
+	else
+		result pass "the containers log to the journal, which $LOG_SHIPPING_SERVICE sends to $LOG_SHIPPING_URL: all of it taken"
+	fi
+}
+
+# last_words UNIT: "; its last line: ..." from a unit's journal (nothing when it has none).
+last_words() {
+	local line
+	line=$(journalctl --no-pager -q -o cat -n 1 -u "$1" 2>/dev/null | cut -c1-200)
+	[ -z "$line" ] || printf '; its last line: %s' "$line"
+}
+
 # Monitor disk space: / , Docker's data directory and the backups' directory.
 check_disk() {
 	local paths=(/) root path size avail mount free verdict worst=pass seen="" report=""

@@ -15,7 +15,7 @@ from tests.testbed import harness
 # What a fresh deploy of the sample app must show, item by item.
 PASSING = ["programs", "passwords", "secrets_in_git", "env_file", "db_port", "app_ports", "domain", "caddy",
            "https", "http_redirect", "app_role", "containers", "password_age"]
-NOT_SET_UP = ["backups", "restore_drill", "monitoring"]
+NOT_SET_UP = ["backups", "restore_drill", "monitoring", "logs"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,7 @@ def test_fresh_server_passes_with_warnings_only(fresh):
     assert "srq-hpn-backup.timer is enabled (next run:" in result.evidence("backups")
     assert "no backup in /var/backups/srq-hpn yet" in result.evidence("backups")
     assert "no restore drill recorded" in result.evidence("restore_drill")
+    assert result.evidence("logs").startswith("no log shipping: the logs stay on the server")
     assert "Production Checklist of srq-hpn.test: " in result.run.stderr
 
 
@@ -62,8 +63,8 @@ def test_the_fact_gives_the_same_as_data(deployed, server, testbed):
         assert entry["title"] == printed.items[entry["item"]]["title"]
         if entry["not_set_up"]:
             assert entry["status"] == "warn", entry
-    # The monitor is set up only by the monitoring scenario, later: not set up yet here.
-    assert "monitoring" in {entry["item"] for entry in data if entry["not_set_up"]}
+    # The monitor is set up only by the monitoring scenario, later, and log shipping never: not set up here.
+    assert {"monitoring", "logs"} <= {entry["item"] for entry in data if entry["not_set_up"]}
     json.dumps(data)  # plain data
 
 

@@ -156,14 +156,15 @@ def test_printed_line_and_summary():
 
 def test_deploy_env_tells_the_checks_their_limits(settings, tmp_path):
     path = tmp_path / "deploy.env"
-    path.write_text(render.deploy_env(replace(settings, monitor_interval=30, checklist_image_max_age_days=7)))
+    path.write_text(render.deploy_env(replace(settings, monitor_interval=30, checklist_image_max_age_days=7,
+                                              log_shipping_url="http://logs.internal:19532")))
     names = ["MONITOR_CHECKS", "MONITOR_INTERVAL", "IMAGE_MAX_AGE_DAYS", "CERT_WARN_DAYS", "KNOWN_DEFAULT_PASSWORDS",
-             "BACKUP_TIMER", "CADDY_TLS"]
+             "BACKUP_TIMER", "CADDY_TLS", "LOG_SHIPPING_URL", "LOG_SHIPPING_MAX_LAG"]
     done = subprocess.run(["bash", "-c", f". {path}; " + "; ".join(f'echo "${n}"' for n in names)],
                           capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == [
-        "containers caddy https disk backups wal_archive", "30", "7", "14", checks.known_defaults(),
-        layout.BACKUP_TIMER, "letsencrypt"]
+        "containers caddy https disk backups wal_archive logs", "30", "7", "14", checks.known_defaults(),
+        layout.BACKUP_TIMER, "letsencrypt", "http://logs.internal:19532", "300"]
 
 
 def test_monitor_units(settings):

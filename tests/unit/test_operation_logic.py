@@ -59,8 +59,8 @@ def test_stack_containers_fact_parsing():
         "expected db abc",
         "expected api def",
         "expected worker ghi",
-        "container db /srq-hpn-db running 0 healthy 2026-01-01T00:00:00Z sha256:1 postgres:16 abc",
-        "container api /srq-hpn-api running 0 starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:r1 old",
+        "container db /srq-hpn-db running 0 healthy 2026-01-01T00:00:00Z sha256:1 postgres:16 json-file abc",
+        "container api /srq-hpn-api running 0 starting 2026-01-01T00:00:01Z sha256:2 srq-hpn-api:r1 journald old",
         "image postgres:16 sha256:1",
         "image srq-hpn-api:r1 sha256:3",
     ]
@@ -68,6 +68,7 @@ def test_stack_containers_fact_parsing():
     assert result["db"]["name"] == "srq-hpn-db" and result["db"]["image_current"] is True
     assert result["db"]["config_hash"] == result["db"]["expected_hash"] == "abc"
     assert result["api"]["image_current"] is False and result["api"]["health"] == "starting"
+    assert (result["db"]["log_driver"], result["api"]["log_driver"]) == ("json-file", "journald")
     assert result["worker"] == {"state": "missing", "expected_hash": "ghi"}
     hashes = {name: info["expected_hash"] for name, info in result.items()}
     assert stale_services(result, hashes, ["db", "api", "worker"]) == {

@@ -125,3 +125,11 @@ def test_no_early_pull_where_docker_was_already_installed(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert not installs(commands), commands
     assert not any("docker pull" in c for c in commands), commands
+
+
+def test_log_shipping_installs_journal_upload_with_docker(tmp_path):
+    result, commands = simulate(tmp_path, "debian", "13", "distro",
+                                extra='"log_shipping_url": "http://logs.internal:19532",')
+    assert result.returncode == 0, result.stderr[-3000:]
+    (install,) = installs(commands)
+    assert "jq pigz systemd-journal-remote docker.io docker-cli" in install
