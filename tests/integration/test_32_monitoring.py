@@ -140,14 +140,6 @@ def test_the_webhook_url_is_a_secret(monitored, server, testbed):
     assert server.exec(f"systemctl is-enabled {layout.MONITOR_TIMER}")[1].strip() == "enabled"
 
 
-def test_monitor_removed_when_disabled(monitored, server, testbed):
-    deploy(server, testbed.settings(monitor_enabled=False))
-    assert server.exec(f"systemctl cat {layout.MONITOR_TIMER}", check=False)[0] != 0
-    assert server.exec(f"test -e {layout.MONITOR_WEBHOOK_FILE}", check=False)[0] != 0
-    result = checklist(server, testbed.settings())
-    assert result.statuses["monitoring"] == "warn" and "no alerts" in result.evidence("monitoring")
-
-
 def test_broken_wal_archiving_is_alerted_once_and_its_recovery_too(monitored, server, testbed, receiver):
     """The WAL archive made read-only (as a full or failing disk would): the database cannot
     archive, so the checklist fails the wal_archive item and the monitor alerts it once, and
@@ -180,3 +172,11 @@ def test_broken_wal_archiving_is_alerted_once_and_its_recovery_too(monitored, se
     wait_for_runs(server, 1)
     recovered = receiver.requests()[seen + 1:]
     assert [(m["json"]["event"], m["json"]["item"]) for m in recovered] == [("recovered", "wal_archive")], recovered
+
+
+def test_monitor_removed_when_disabled(monitored, server, testbed):
+    deploy(server, testbed.settings(monitor_enabled=False))
+    assert server.exec(f"systemctl cat {layout.MONITOR_TIMER}", check=False)[0] != 0
+    assert server.exec(f"test -e {layout.MONITOR_WEBHOOK_FILE}", check=False)[0] != 0
+    result = checklist(server, testbed.settings())
+    assert result.statuses["monitoring"] == "warn" and "no alerts" in result.evidence("monitoring")
