@@ -9,6 +9,7 @@ the code, is migrated to the release's head."""
 import json
 from pathlib import Path
 
+from tasks import layout
 from tasks.sourcetree import Upload
 from tests.integration.helpers import (
     BACKUP_DIR,
@@ -22,6 +23,8 @@ from tests.integration.helpers import (
     start_times,
 )
 from tests.testbed import harness
+
+WAL_DIR = f"{BACKUP_DIR}/{layout.WAL_SUBDIR}"
 
 MIGRATION = '''"""create table {table}
 
@@ -82,12 +85,16 @@ def test_every_migration_waits_for_its_backup(fresh_server, testbed, tmp_path):
     # The next migration, with no room for its backup: nothing migrates, nothing restarts.
     v4 = with_migration(v3, tmp_path / "v4", "0004", "0003", "rooms")
     serving = start_times(server)
-    server.exec(f"mount -t tmpfs -o size=16k,mode=0700 full-disk {BACKUP_DIR} && "
-                f"dd if=/dev/zero of={BACKUP_DIR}/filler bs=1k count=16 2>/dev/null || true")
+    # A full file system over the backup directory; the WAL archive in it stays where the
+    # database writes it (mounted back over the full one), as a full disk would not hide it.
+    server.exec(f"mkdir -p /run/wal-keep && mount --bind {WAL_DIR} /run/wal-keep && "
+                f"mount -t tmpfs -o size=16k,mode=0700 full-disk {BACKUP_DIR} && "
+                f"mkdir {WAL_DIR} && mount --bind /run/wal-keep {WAL_DIR} && "
+                f"{{ dd if=/dev/zero of={BACKUP_DIR}/filler bs=1k count=16 2>/dev/null || true; }}")
     try:
         failed = failed_deploy(server, {**settings, "srq_hpn_app_local_path": str(v4)})
     finally:
-        server.exec(f"umount {BACKUP_DIR}")
+        server.exec(f"umount {WAL_DIR}; umount {BACKUP_DIR}; umount /run/wal-keep")
     assert "Backing up the database before migrating 0003 -> 0004" in failed.output
     assert "no space left on device" in failed.output
     assert "the backup before migrating failed (its words above): nothing was migrated and nothing restarted" \

@@ -45,6 +45,7 @@ def insert(server, title: str) -> str:
 
 def archived_now(server) -> None:
     """Close the current WAL segment and wait until the database has archived it."""
+    psql(server, "SELECT txid_current()")  # a commit: the segment is not empty, so the switch closes it
     segment = psql(server, "SELECT pg_walfile_name(pg_current_wal_lsn())")
     psql(server, "SELECT pg_switch_wal()")
     wait_until(lambda: psql(server, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= segment,
