@@ -11,7 +11,7 @@ from pyinfra.api import FactBase
 
 from tasks import layout
 from tasks.backup_settings import DEFAULT_BACKUP_MAX_AGE_HOURS
-from tasks.commands import configured, parse_status, quote, status_block
+from tasks.commands import configured, json_lines, parse_status, quote, status_block
 
 def _hours(seconds: float) -> float:
     return round(seconds / 3600, 1)
@@ -275,12 +275,4 @@ class MigrationHistory(FactBase):
                 'cat "$d/migrations/history.jsonl" 2>/dev/null || true')
 
     def process(self, output):
-        records = []
-        for line in output:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return json_lines(output)
