@@ -10,6 +10,17 @@
 
 # --- Site --------------------------------------------------------------------
 
+# What this server is. "server" (the default): the whole stack on one server, as
+# the guide runs it. Beyond one server (README, "Several servers"), hosts in the
+# inventory group `app` are "app" servers (group_data/app.py): each runs the app's
+# services from the same release, behind hosts of the group `edge`, "edge" servers
+# (group_data/edge.py): Caddy alone, with the certificate, load-balancing across the
+# app servers with active health checks. App servers need an external database
+# (postgres_host) and their address on the private network the edge reaches them on
+# (srq_hpn_private_address): their Caddy serves plain HTTP there, and nowhere else.
+srq_hpn_role = "server"
+srq_hpn_private_address = ""
+
 # DOMAIN: the bare host name Caddy serves and gets a certificate for
 # (e.g. "example.com"; no scheme, path or port). Required.
 srq_hpn_domain = ""
@@ -113,6 +124,27 @@ postgres_publish_localhost = True
 
 # Seconds to wait for the database to accept connections.
 postgres_healthy_timeout = 180
+
+# An external PostgreSQL (a managed service: RDS, Cloud SQL, ...) instead of the app's
+# db service, which is then not started (the deploy's compose layer disables it; the
+# repository is not edited). postgres_host: its host name or address ("": the app's own
+# db service, the default). The app's compose file builds DATABASE_URL and
+# DATABASE_URL_ADMIN from POSTGRES_HOST and POSTGRES_PORT (written to .env.production),
+# e.g. `@${POSTGRES_HOST:-db}:${POSTGRES_PORT:-5432}/`; a compose file that names the
+# host `db` is refused in this mode. postgres_user is then the provider's admin role
+# (CREATEROLE and CREATEDB, no superuser needed) and POSTGRES_PASSWORD its password,
+# from the operator's environment (never generated). The deploy makes sure of the
+# app role and its grants with it, takes the scheduled logical backups with the db
+# service's image as a client, and leaves point-in-time recovery to the provider
+# (backup_wal_archive must be False).
+# postgres_sslmode: libpq's sslmode for every connection (the app's services get
+# PGSSLMODE and PGSSLROOTCERT): verify-full (the default: the CA below, and the host
+# name in the certificate), verify-ca, require (encrypted, unverified) or disable.
+# postgres_ssl_ca: the CA certificate (PEM) on this machine, required by verify-*.
+postgres_host = ""
+postgres_port = 5432
+postgres_sslmode = "verify-full"
+postgres_ssl_ca = ""
 
 # --- Backups -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import yaml
 
 from tasks import layout
 from tasks.appspec import ContractError
+from tasks.topology import APP_HTTP_PORT, ExternalDb, database_clients
 
 PUBLIC_PORTS = {(80, "tcp"), (443, "tcp"), (443, "udp")}
 NEVER_PUBLISHED = {layout.UPSTREAMS[layout.API], layout.UPSTREAMS[layout.WEB]}
@@ -165,6 +166,20 @@ def archiving_command(command, wal: WalArchive) -> list[str]:
     return own + flags
 
 
+def db_service_off(config: dict) -> dict:
+    """With an external database: the entries that keep the app's db service from starting
+    (a profile never activated) and every other service from waiting on it (their other
+    dependencies kept)."""
+    entries: dict = {layout.DB: {"profiles": [layout.DB_OFF_PROFILE]}}
+    for name, service in (config.get("services") or {}).items():
+        depends = service.get("depends_on") or {}
+        if name == layout.DB or layout.DB not in depends:
+            continue
+        others = {dep: spec for dep, spec in depends.items() if dep != layout.DB}
+        entries[name] = {"depends_on": OverrideMap(others) if others else Reset()}
+    return entries
+
+
 @dataclass
 class Layer:
     """compose.deploy.yml as data, and what it corrected in the repository's compose."""
@@ -187,13 +202,17 @@ def build_layer(
     acme_ca_root: str = "",
     wal: WalArchive | None = None,
     journald: bool = False,
+    external_db: ExternalDb | None = None,
+    private_address: str = "",
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
     labelled with the digest of its build settings and the release that built it;
     ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy;
     ``wal``: the db service archives its WAL there (point-in-time recovery);
-    ``journald``: every service logs to the server's journal (log shipping)."""
+    ``journald``: every service logs to the server's journal (log shipping);
+    ``external_db``: the app's db service is not started, its clients reach that database (TLS);
+    ``private_address``: an app server behind an edge: Caddy publishes port 80 there only."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -206,13 +225,15 @@ def build_layer(
     corrections: list[str] = []
     built = []
     caddy = caddy_mount(services[layout.CADDY], app_dir)
+    off = db_service_off(config) if external_db else {}
+    clients = database_clients(config) if external_db else []
     for name, service in services.items():
         if service.get("network_mode") == "host":
             raise ContractError(
                 f"service {name} uses network_mode: host, which publishes every port it opens; "
                 "remove it from the app's compose file (the deploy cannot restrict such a service)"
             )
-        entry: dict = {}
+        entry: dict = dict(off.get(name, {}))
         if service.get("build"):
             entry["image"] = f"{project}-{name}:{tags.get(name, release)}"
             digest = (config.get("x-build-digests") or {}).get(name, "")
@@ -220,8 +241,14 @@ def build_layer(
             built.append(name)
         ports = [Port.of(p) for p in service.get("ports") or []]
         kept, dropped = allowed_ports(name, ports, db_on_localhost)
+        if name == layout.CADDY and private_address:
+            kept = [Port(APP_HTTP_PORT, "tcp", str(APP_HTTP_PORT), private_address)]
+            dropped = [f"{name}: {port} (an app server's Caddy answers the edge on {private_address}:80 only)"
+                       for port in ports if port not in kept]
+        elif name == layout.DB and external_db:
+            kept, dropped = [], []
         corrections += dropped
-        if dropped or (name == layout.DB and kept != ports):
+        if dropped or (name == layout.DB and kept != ports) or (name == layout.CADDY and private_address):
             entry["ports"] = Override(p.spec() for p in kept) if kept else Reset()
         if name == layout.CADDY and caddyfile_template:
             source = f"{caddy_dir}/Caddyfile" if caddy.is_file else caddy_dir
@@ -235,6 +262,11 @@ def build_layer(
                 {"type": "bind", "source": wal.directory, "target": layout.WAL_MOUNT},
                 {"type": "bind", "source": wal.lib_dir, "target": layout.WAL_LIB_MOUNT, "read_only": True},
             ]
+        if name in clients:
+            entry["environment"] = external_db.environment()
+            if external_db.has_ca:
+                entry.setdefault("volumes", []).append(
+                    {"type": "bind", "source": layout.DB_CA_FILE, "target": layout.DB_CA_MOUNT, "read_only": True})
         if journald:
             entry["logging"] = journald_logging()
         if entry:

@@ -126,6 +126,18 @@ JOURNAL_UPLOAD_SERVICE = "systemd-journal-upload.service"
 JOURNAL_UPLOAD_DROP_IN = "/etc/systemd/journal-upload.conf.d/srq-hpn.conf"
 JOURNAL_UPLOAD_STATE = "/var/lib/systemd/journal-upload/state"
 
+# An external database (postgres_host): its CA certificate on the server and inside the
+# containers that connect to it; the compose profile (never activated) that keeps the app's
+# db service from starting.
+DB_CA_FILE = f"{CONFIG_DIR}/db-ca.pem"
+DB_CA_MOUNT = "/run/srq-hpn/db-ca.pem"
+DB_OFF_PROFILE = "srq-hpn-external-database"
+# The server programs reach an external database from a client container of the db service's image, labelled so.
+DB_CLIENT_LABEL = "org.srq-hpn.db-client"
+# Several servers: the edge's own compose project (Caddy alone) and its files, in the state directory.
+EDGE_PROJECT = "srq-hpn-edge"
+EDGE_CONTAINER = "srq-hpn-edge"
+
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).
 PREVIOUS_DB_VOLUME = "srq-hpn_postgres_data"

@@ -126,6 +126,14 @@ def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MA
         "DB_NAME": settings.postgres_db,
         "DB_USER": settings.postgres_user,
         "DB_APP_USER": settings.postgres_app_user,
+        "DB_HOST": settings.postgres_host,
+        "DB_PORT": settings.postgres_port,
+        "DB_SSLMODE": settings.postgres_sslmode,
+        "DB_CA_FILE": layout.DB_CA_FILE,
+        "DB_CA_MOUNT": layout.DB_CA_MOUNT,
+        "DB_CLIENT_LABEL": layout.DB_CLIENT_LABEL,
+        "ROLE": settings.role,
+        "PRIVATE_ADDRESS": settings.private_address,
         "BACKUP_DIR": settings.backups_dir,
         "WAL_ARCHIVE": int(settings.backup_wal_archive),
         "WAL_DIR": settings.wal_dir,
@@ -187,9 +195,10 @@ def offsite_ssh_config(settings: Settings) -> str:
     )
 
 
-def stack_env(project: str, containers: dict[str, str], caddyfile_in_container: str) -> str:
-    """$STATE_DIR/stack.env: what the deploy learnt from the app's compose configuration."""
-    values = {"PROJECT": project, "CADDYFILE": caddyfile_in_container}
+def stack_env(project: str, containers: dict[str, str], caddyfile_in_container: str, db_image: str = "") -> str:
+    """$STATE_DIR/stack.env: what the deploy learnt from the app's compose configuration
+    (``db_image``: the db service's image, the client of an external database)."""
+    values = {"PROJECT": project, "CADDYFILE": caddyfile_in_container, "DB_IMAGE": db_image}
     values.update({f"{service.upper()}_CONTAINER": name for service, name in sorted(containers.items())
                    if service in layout.SERVICES})
     return f"# {MANAGED_NOTICE}\n" + "".join(f"{key}={_shell_word(value)}\n" for key, value in values.items())

@@ -23,6 +23,7 @@ from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
 from tasks.settings import Settings
 from tasks.source import git_ssh
+from tasks.topology import ExternalDb, external_contract_error, external_url_problems
 
 LAYER_NAME = "srq-hpn-layer.yml"  # the deploy's layer, when staged beside the release's files
 
@@ -194,7 +195,12 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
             wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
             if settings.backup_wal_archive else None,
-            journald=bool(settings.log_shipping_url))
+            journald=bool(settings.log_shipping_url), external_db=ExternalDb.of(settings),
+            private_address=settings.private_address if settings.behind_edge else "")
+        if settings.external_db:
+            wrong = external_url_problems(config, settings.postgres_host, settings.postgres_port)
+            if wrong:
+                raise external_contract_error(wrong)
     except appspec.ContractError as error:
         raise PlanError(f"{error} (on {host.name}; nothing on the server was changed)") from None
     plan.config, plan.built, plan.corrections = config, layer.built, layer.corrections
@@ -203,7 +209,8 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
               + (", logs to the journal (log shipping)." if settings.log_shipping_url else "."))
     plan.layer_text = deploy_layer.dump_override(layer.document, header)
     plan.containers_named = appspec.container_names(config)
-    plan.stack_env_text = render.stack_env(plan.project, plan.containers_named, layer.caddy.caddyfile)
+    plan.stack_env_text = render.stack_env(plan.project, plan.containers_named, layer.caddy.caddyfile,
+                                           (config.get("services") or {}).get(layout.DB, {}).get("image") or "")
     plan.caddyfile_in_container = layer.caddy.caddyfile
     containers = host.get_fact(facts.StackContainers, app_dir=paths.app_dir, project=plan.project)
     if on_server and host.get_fact(Sha256File, path=paths.override) == sha256(plan.layer_text):

@@ -58,6 +58,8 @@ class Settings:
     group_data/all.py, named without the ``srq_hpn_`` prefix."""
 
     domain: str
+    role: str
+    private_address: str
     app_dir: str
     state_dir: str
     verify: bool
@@ -84,6 +86,10 @@ class Settings:
     postgres_app_user: str
     postgres_publish_localhost: bool
     postgres_healthy_timeout: int
+    postgres_host: str
+    postgres_port: int
+    postgres_sslmode: str
+    postgres_ssl_ca: str
     caddy_tls: str
     caddy_acme_email: str
     caddy_acme_ca: str
@@ -156,6 +162,24 @@ class Settings:
     def acme_ca_root_pem(self) -> str:
         """The private ACME server's root certificate(s), from ``caddy_acme_ca_root`` ("" when unset)."""
         return local_path(self.caddy_acme_ca_root).read_text() if self.caddy_acme_ca_root else ""
+
+    @property
+    def external_db(self) -> bool:
+        """Whether the stack uses an external PostgreSQL (postgres_host) instead of its db service."""
+        return bool(self.postgres_host)
+
+    @property
+    def behind_edge(self) -> bool:
+        """An app server of a group: its Caddy serves plain HTTP on the private address, the edge HTTPS."""
+        return self.role == "app"
+
+    @property
+    def edge(self) -> bool:
+        return self.role == "edge"
+
+    def db_ca_pem(self) -> str:
+        """The external database's CA certificate(s), from ``postgres_ssl_ca`` ("" when unset)."""
+        return local_path(self.postgres_ssl_ca).read_text() if self.postgres_ssl_ca else ""
 
     @property
     def acme(self) -> bool:

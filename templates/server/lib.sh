@@ -56,13 +56,64 @@ service_container() {
 		--filter "label=com.docker.compose.oneoff=False" | head -n 1
 }
 
+# external_db: whether the stack's database is an external one (postgres_host), not its db service.
+external_db() { [ -n "${DB_HOST:-}" ]; }
+
+# db_client: with an external database, starts a client container (the db service's image,
+# on the server's network, PGHOST, PGPORT, PGSSLMODE and the CA for the external database,
+# PGPASSWORD the admin's from the env file, handed over by name) in which `docker exec` runs
+# psql, pg_dump, ... as it would in the db service's container; prints its id. The caller
+# removes it (db_client_stop); it ends by itself after an hour.
+db_client() {
+	local -a tls=()
+	[ ! -r "$DB_CA_FILE" ] || tls=(-v "$DB_CA_FILE:$DB_CA_MOUNT:ro" -e "PGSSLROOTCERT=$DB_CA_MOUNT")
+	(
+		PGPASSWORD=$(env_value POSTGRES_PASSWORD) || PGPASSWORD=""
+		export PGPASSWORD
+		docker run -d --rm --network host --label "$DB_CLIENT_LABEL=$$" -e PGPASSWORD -e "PGHOST=$DB_HOST" \
+			-e "PGPORT=$DB_PORT" -e "PGSSLMODE=$DB_SSLMODE" -e PGCONNECT_TIMEOUT=10 "${tls[@]}" \
+			--entrypoint sleep "$DB_IMAGE" 3600
+	)
+}
+db_client_stop() { [ -z "${1:-}" ] || docker rm -f "$1" >/dev/null 2>&1 || true; }
+
+# db_exec [-i] [-e NAME[=VALUE]]... COMMAND...: a PostgreSQL client command against the stack's
+# database, in the db service's container, or with an external database in a client container
+# of its own (db_client), removed after.
+db_exec() {
+	local -a opts=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-i) opts+=(-i); shift ;;
+		-e | -u) opts+=("$1" "$2"); shift 2 ;;
+		*) break ;;
+		esac
+	done
+	if ! external_db; then
+		local container
+		container=$(service_container "$DB_SERVICE")
+		[ -n "$container" ] || { warn "the $DB_SERVICE service has no container"; return 1; }
+		docker exec "${opts[@]}" "$container" "$@"
+		return
+	fi
+	local client code=0
+	client=$(db_client) || { warn "could not start a client of the database $DB_HOST:$DB_PORT (image $DB_IMAGE)"; return 1; }
+	docker exec "${opts[@]}" "$client" "$@" || code=$?
+	db_client_stop "$client"
+	return "$code"
+}
+
 # live_revisions: the alembic revisions production's database is at now, comma-separated and
 # sorted (as srq-hpn-migrate's --to writes them), or nothing when they cannot be read.
 live_revisions() {
-	local live
+	local live query='SELECT version_num FROM alembic_version ORDER BY 1'
+	if external_db; then  # a client container; PGCONNECT_TIMEOUT bounds the wait
+		db_exec psql -X -tA --username "$DB_USER" --dbname "$DB_NAME" -c "$query" 2>/dev/null | paste -sd, - || true
+		return 0
+	fi
 	live=$(service_container "$DB_SERVICE") && [ -n "$live" ] || return 0
 	timeout 15 docker exec "$live" psql -X -tA --username "$DB_USER" --dbname "$DB_NAME" \
-		-c 'SELECT version_num FROM alembic_version ORDER BY 1' 2>/dev/null | paste -sd, - || true
+		-c "$query" 2>/dev/null | paste -sd, - || true
 }
 
 # Whether a container (an id or a name; none given is none) exists and runs.

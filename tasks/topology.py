@@ -1,0 +1,193 @@
+"""Beyond one server: an external (managed) PostgreSQL, app servers behind an edge.
+
+Pure code, unit-tested: the rules of the topology settings, what the app's compose
+configuration must build for an external database, and the edge's Caddyfile.
+
+- role "server" (the default): the whole stack on one server, as the guide runs it;
+- role "app": the app's services from the release, the database external
+  (``postgres_host``), Caddy serving plain HTTP on ``srq_hpn_private_address`` only;
+- role "edge": Caddy alone, with the certificate, load-balancing across the app
+  servers' private addresses with active health checks on the guide's endpoints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tasks import layout
+from tasks.appspec import ContractError
+
+ROLES = ("server", "app", "edge")
+SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?![-.])[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.?$")
+# The environment variables that carry the external database's address into the app's compose file.
+HOST_VAR, PORT_VAR = "POSTGRES_HOST", "POSTGRES_PORT"
+# libpq's (and psycopg's, asyncpg's) own variables: the TLS mode and the CA, in every service that connects.
+SSLMODE_VAR, SSLROOTCERT_VAR = "PGSSLMODE", "PGSSLROOTCERT"
+# The URL variables the app's compose file builds for its services (the guide's names).
+URL_VARS = ("DATABASE_URL", "DATABASE_URL_ADMIN")
+
+# The edge: how often it asks each app server for its health, how long it waits for the answer,
+# and how long a request may keep trying other app servers when one refuses.
+EDGE_HEALTH_INTERVAL, EDGE_HEALTH_TIMEOUT = "2s", "2s"
+EDGE_TRY_DURATION, EDGE_TRY_INTERVAL = "10s", "250ms"
+EDGE_HEALTH_URIS = {"api": "/api/health", "web": "/"}
+APP_HTTP_PORT = 80  # where an app server's Caddy answers the edge (plain HTTP, private address only)
+
+
+def is_hostname_or_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME_RE.fullmatch(value))
+
+
+def is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def check_topology(merged: dict, read_file=None) -> list[str]:
+    """The role, the private address and the external database's settings (``read_file``:
+    reads a local path's text, raising OSError; the CA is checked with it)."""
+    problems = []
+    role, host = merged["srq_hpn_role"], merged["postgres_host"]
+    if role not in ROLES:
+        problems.append(f"srq_hpn_role must be one of {', '.join(ROLES)}, got {role!r}")
+    address = merged["srq_hpn_private_address"]
+    if address and not is_address(address):
+        problems.append(f"srq_hpn_private_address must be an IP address (where the app server's Caddy listens), "
+                        f"got {address!r}")
+    if role == "app":
+        if not address:
+            problems.append("srq_hpn_private_address is required on an app server: the address on the private "
+                            "network where the edge (or your load balancer) reaches its Caddy")
+        if not host:
+            problems.append("postgres_host is required on an app server: app servers share an external "
+                            "database (a managed PostgreSQL), not a db service of their own")
+    if host and not is_hostname_or_address(host):
+        problems.append(f"postgres_host must be a host name or an IP address, got {host!r}")
+    port = merged["postgres_port"]
+    if not 1 <= port <= 65535:
+        problems.append(f"postgres_port must be a TCP port (1-65535), got {port!r}")
+    mode, ca = merged["postgres_sslmode"], merged["postgres_ssl_ca"]
+    if mode not in SSL_MODES:
+        problems.append(f"postgres_sslmode must be one of {', '.join(SSL_MODES)}, got {mode!r}")
+    if host and mode.startswith("verify-") and not ca:
+        problems.append(f"postgres_ssl_ca is required with postgres_sslmode = {mode!r}: the CA certificate (PEM) "
+                        "that signed the database's certificate (your provider publishes it), or choose "
+                        "postgres_sslmode = 'require' (encrypted, not verified)")
+    if ca and host and not mode.startswith("verify-"):
+        problems.append(f"postgres_ssl_ca is only used with postgres_sslmode verify-ca or verify-full, got {mode!r}")
+    if ca and host and read_file is not None:
+        try:
+            text = read_file(ca)
+        except OSError as error:
+            problems.append(f"postgres_ssl_ca: cannot read {ca}: {error.strerror or error}")
+        else:
+            if "-----BEGIN CERTIFICATE-----" not in text:
+                problems.append(f"postgres_ssl_ca: {ca} holds no PEM certificate")
+    if host and merged["backup_wal_archive"]:
+        problems.append("backup_wal_archive archives the stack's own db service; with an external database "
+                        "(postgres_host) point-in-time recovery is the provider's: set backup_wal_archive = False")
+    if host and (merged["restore_backup"] or merged["restore_time"]):
+        problems.append("restore.py replaces the stack's own database; with an external database restore with the "
+                        "provider's point-in-time recovery, or pg_restore a backup of backup_dir by hand "
+                        "(README, \"Several servers\")")
+    return problems
+
+
+# --- The app's compose configuration with an external database ----------------------
+
+
+def url_host_port(url: str) -> tuple[str, int] | None:
+    """The host and port of a postgresql URL (5432 when none), or None when it is not one."""
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme.startswith("postgres"):
+            return None
+        return parts.hostname or "", parts.port or 5432
+    except ValueError:
+        return None
+
+
+def database_clients(config: dict) -> list[str]:
+    """The services whose environment holds a database URL (they connect to the database)."""
+    clients = []
+    for name, service in (config.get("services") or {}).items():
+        environment = service.get("environment") or {}
+        if name != layout.DB and any(url_host_port(str(value or "")) for value in environment.values()):
+            clients.append(name)
+    return clients
+
+
+def external_url_problems(config: dict, host: str, port: int) -> list[str]:
+    """What the app's resolved compose configuration (resolved with POSTGRES_HOST and POSTGRES_PORT
+    set) still points at another database than ``host:port``."""
+    problems = []
+    for name, service in (config.get("services") or {}).items():
+        if name == layout.DB:
+            continue
+        for variable, value in (service.get("environment") or {}).items():
+            target = url_host_port(str(value or ""))
+            if target is not None and target != (host.rstrip(".").lower(), port) and \
+                    target != (host, port):
+                problems.append(f"{name}: {variable} connects to {target[0]}:{target[1]}, not {host}:{port}")
+    return problems
+
+
+def external_contract_error(problems: list[str]) -> ContractError:
+    return ContractError(
+        "with postgres_host, the app's compose file must build its database URLs from POSTGRES_HOST and "
+        "POSTGRES_PORT; " + "; ".join(problems)
+        + ". hint: write the host as ${POSTGRES_HOST:-db} and the port as ${POSTGRES_PORT:-5432} in "
+        "DATABASE_URL and DATABASE_URL_ADMIN (one server keeps db:5432)")
+
+
+@dataclass(frozen=True)
+class ExternalDb:
+    """The external database as the stack reaches it."""
+
+    host: str
+    port: int
+    sslmode: str
+    has_ca: bool
+
+    @classmethod
+    def of(cls, settings) -> "ExternalDb | None":
+        if not settings.postgres_host:
+            return None
+        return cls(settings.postgres_host, settings.postgres_port, settings.postgres_sslmode,
+                   bool(settings.postgres_ssl_ca))
+
+    def environment(self) -> dict[str, str]:
+        """PGSSLMODE (and PGSSLROOTCERT) for the services that connect to it."""
+        values = {SSLMODE_VAR: self.sslmode}
+        if self.has_ca:
+            values[SSLROOTCERT_VAR] = layout.DB_CA_MOUNT
+        return values
+
+    def env_file_values(self) -> dict[str, str]:
+        """What .env.production gives the app's compose file."""
+        return {HOST_VAR: self.host, PORT_VAR: str(self.port)}
+
+
+# --- The edge ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str  # the app server's inventory name
+    address: str  # its private address
+
+    @property
+    def dial(self) -> str:
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{APP_HTTP_PORT}"
