@@ -303,6 +303,9 @@ def _images(plan: Plan, containers: dict) -> None:
 
 
 def _database(plan: Plan, settings: Settings, containers: dict) -> None:
+    if settings.external_db:
+        _external_database(plan, settings)
+        return
     running = containers.get(layout.DB, {}).get("state") == "running"
     database = host.get_fact(facts.DatabaseRevision, container=plan.container(layout.DB),
                              user=settings.postgres_user, database=settings.postgres_db) if running else None
@@ -320,6 +323,20 @@ def _database(plan: Plan, settings: Settings, containers: dict) -> None:
         reasons += host.get_fact(facts.AppRoleDrift)
     reasons += [f"{name} rotated" for name in plan.rotated]
     plan.app_role = reasons
+
+
+def _external_database(plan: Plan, settings: Settings) -> None:
+    """An external database: nothing to start, no volume, no WAL archive of ours; its schema and
+    the app role read through a client container (once the deploy's programs are installed)."""
+    plan.db_start, plan.db_volume, plan.wal = None, None, {}
+    database = host.get_fact(facts.DatabaseRevision, user=settings.postgres_user, database=settings.postgres_db,
+                             external=True)
+    # Not read yet (a server new to it): it may hold data, so a migration backs it up first.
+    migration = migration_of(database, list(plan.release.migration_heads)
+                             if plan.release.migration_heads is not None else None, True)
+    plan.migration = rehearsal_of(migration, settings.migration_rehearsal)
+    reasons = host.get_fact(facts.AppRoleDrift) if database is not None else ["a server new to this database"]
+    plan.app_role = reasons + [f"{name} rotated" for name in plan.rotated]
 
 
 def _releases(plan: Plan, settings: Settings) -> None:

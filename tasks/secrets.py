@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from pyinfra import host
 
+from pyinfra.api.exceptions import PyinfraError
+
 from tasks.settings import DEPLOY_SECRETS, Settings, database_url, generate_password
 from tasks.validation import KNOWN_DEFAULT_PASSWORDS, check_secret_characters
 
@@ -60,7 +62,11 @@ def choose(name: str, environ: dict, on_server: dict) -> tuple[str, str]:
 
 
 def quick_reference(settings: Settings, passwords: Passwords) -> dict[str, str]:
-    """The guide's Quick Reference variables, in its order."""
+    """The guide's Quick Reference variables, in its order (with an external database, its
+    host and port too: the app's compose file builds its URLs from them)."""
+    where = (settings.postgres_host, settings.postgres_port) if settings.external_db else ("db", 5432)
+    external = {"POSTGRES_HOST": settings.postgres_host, "POSTGRES_PORT": str(settings.postgres_port)} \
+        if settings.external_db else {}
     return {
         "DOMAIN": settings.domain,
         "POSTGRES_DB": settings.postgres_db,
@@ -68,9 +74,10 @@ def quick_reference(settings: Settings, passwords: Passwords) -> dict[str, str]:
         "POSTGRES_PASSWORD": passwords.postgres,
         "POSTGRES_APP_USER": settings.postgres_app_user,
         "POSTGRES_APP_PASSWORD": passwords.app,
-        "DATABASE_URL": database_url(settings.postgres_app_user, passwords.app, settings.postgres_db),
-        "DATABASE_URL_ADMIN": database_url(settings.postgres_user, passwords.postgres, settings.postgres_db),
+        "DATABASE_URL": database_url(settings.postgres_app_user, passwords.app, settings.postgres_db, *where),
+        "DATABASE_URL_ADMIN": database_url(settings.postgres_user, passwords.postgres, settings.postgres_db, *where),
         "NEXT_PUBLIC_API_BASE_URL": settings.app_next_public_api_base_url,
+        **external,
     }
 
 
@@ -109,7 +116,8 @@ class EnvSources:
         environ = os.environ if environ is None else environ
         fixed = quick_reference(self.settings, self.passwords)
         result = Resolved()
-        for name in ALWAYS + tuple(n for n in ("DATABASE_URL", "DATABASE_URL_ADMIN") if n in needed):
+        external = tuple(n for n in ("POSTGRES_HOST", "POSTGRES_PORT") if n in fixed)  # an external database's
+        for name in ALWAYS + tuple(n for n in ("DATABASE_URL", "DATABASE_URL_ADMIN") if n in needed) + external:
             result.values[name] = fixed[name]
             result.sources[name] = "settings"
             if name in SECRET_QUICK_REFERENCE:
@@ -173,5 +181,10 @@ def resolve(settings: Settings, on_server: dict) -> EnvSources:
     """The two passwords, and the sources of every other value (read at execution)."""
     postgres, postgres_from = choose("POSTGRES_PASSWORD", os.environ, on_server)
     app, app_from = choose("POSTGRES_APP_PASSWORD", os.environ, on_server)
+    if settings.external_db and postgres_from == PASSWORD_SOURCES[2]:
+        raise PyinfraError(
+            f"POSTGRES_PASSWORD is the password of {settings.postgres_user}, the admin role of the external database "
+            f"{settings.postgres_host}: it cannot be generated. Set it in your environment (from your secrets "
+            "manager); nothing on the server was changed.")
     host.log(f"POSTGRES_PASSWORD: from {postgres_from}; POSTGRES_APP_PASSWORD: from {app_from}")
     return EnvSources(settings=settings, passwords=Passwords(postgres=postgres, app=app), on_server=on_server)

@@ -97,6 +97,9 @@ def check_topology(merged: dict, read_file=None) -> list[str]:
     if host and merged["backup_wal_archive"]:
         problems.append("backup_wal_archive archives the stack's own db service; with an external database "
                         "(postgres_host) point-in-time recovery is the provider's: set backup_wal_archive = False")
+    if host and merged["drill_time"]:
+        problems.append("drill_time rehearses the stack's own WAL archive; with an external database drill its "
+                        "logical backups (drill_backup), and the provider's point-in-time recovery in its console")
     if host and (merged["restore_backup"] or merged["restore_time"]):
         problems.append("restore.py replaces the stack's own database; with an external database restore with the "
                         "provider's point-in-time recovery, or pg_restore a backup of backup_dir by hand "

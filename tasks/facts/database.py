@@ -77,7 +77,8 @@ class MigrationState(FactBase):
 class DatabaseRevision(FactBase):
     """
     Returns the alembic revision(s) recorded in the live database (``alembic_version``)
-    and how many tables it has besides, read with psql in the db container::
+    and how many tables it has besides, read with psql in the db container (``external``:
+    from a client of the external database, once the deploy's programs are installed)::
 
         {"revisions": ["0002"], "tables": 2}
 
@@ -87,10 +88,11 @@ class DatabaseRevision(FactBase):
 
     requires_command = "docker"
 
-    def command(self, container=None, user=None, database=None):
+    def command(self, container=None, user=None, database=None, external=False):
         defaults = load_defaults()
-        psql = (f"docker exec -i {configured('DB_CONTAINER', layout.CONTAINERS[layout.DB], container, STACK_ENV)} "
-                f"psql -X -qtA -U {configured('DB_USER', defaults['postgres_user'], user)} "
+        client = program("srq-hpn-db", "-i") if external else \
+            f"docker exec -i {configured('DB_CONTAINER', layout.CONTAINERS[layout.DB], container, STACK_ENV)}"
+        psql = (f"{client} psql -X -qtA -U {configured('DB_USER', defaults['postgres_user'], user)} "
                 f"-d {configured('DB_NAME', defaults['postgres_db'], database)}")
         script = (
             "SELECT 'tables ' || count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
@@ -98,7 +100,8 @@ class DatabaseRevision(FactBase):
             "SELECT to_regclass('alembic_version') IS NOT NULL AS versioned \\gset\n"
             "\\if :versioned\nSELECT 'revision ' || version_num FROM alembic_version;\n\\endif\n"
         )
-        return f"printf %s {quote(script)} | {psql} 2>/dev/null || true"
+        read = f"printf %s {quote(script)} | {psql} 2>/dev/null || true"
+        return if_installed("srq-hpn-db", read, "") if external else read
 
     def process(self, output):
         found = {"revisions": [], "tables": None}

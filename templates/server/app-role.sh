@@ -23,16 +23,22 @@ mode="${1:-apply}"
 : "${POSTGRES_USER:?}" "${POSTGRES_DB:?}" "${POSTGRES_APP_USER:?}"
 [ "$mode" = grants ] || : "${POSTGRES_APP_PASSWORD:?}"
 
+# With an external database (a client container: PGHOST, PGSSLMODE and the admin's PGPASSWORD
+# set), the admin is the provider's role: no superuser, and its password is never changed here.
+external=${PGHOST:+1}
+
 psql_admin() {
 	psql -X -q -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-		-v admin_user="$POSTGRES_USER" -v app_user="$POSTGRES_APP_USER" -v db_name="$POSTGRES_DB" "$@"
+		-v admin_user="$POSTGRES_USER" -v app_user="$POSTGRES_APP_USER" -v db_name="$POSTGRES_DB" \
+		-v external="${external:-}" "$@"
 }
 
 # Can this role log in over TCP with the password from the environment? Uses the
-# container's own address: the postgres image trusts 127.0.0.1 without a password.
+# container's own address (the postgres image trusts 127.0.0.1 without a password), or the
+# external database's.
 password_works() {
 	local address
-	address=$(hostname -i 2>/dev/null | awk '{print $1}')
+	address=${PGHOST:-$(hostname -i 2>/dev/null | awk '{print $1}')}
 	PGPASSWORD="$2" psql -X -q -h "${address:-127.0.0.1}" --username "$1" --dbname "$POSTGRES_DB" \
 		-tAc 'SELECT 1' >/dev/null 2>&1
 }
@@ -111,11 +117,18 @@ apply() {
 		\else
 			ALTER ROLE :"app_user" LOGIN PASSWORD :'app_password';
 		\endif
-		SELECT :'admin_password' <> '' AS set_admin_password \gset
+		SELECT :'admin_password' <> '' AND :'external' = '' AS set_admin_password \gset
 		\if :set_admin_password
 			ALTER ROLE :"admin_user" PASSWORD :'admin_password';
 		\endif
-		ALTER ROLE :"app_user" NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+		-- Only the attributes the role has are taken away: an admin that is not a superuser
+		-- (a managed database's) may not name SUPERUSER, REPLICATION or BYPASSRLS at all.
+		SELECT format('ALTER ROLE %I %s', rolname, attribute)
+		FROM pg_roles
+		CROSS JOIN LATERAL (VALUES (rolsuper, 'NOSUPERUSER'), (rolcreatedb, 'NOCREATEDB'),
+			(rolcreaterole, 'NOCREATEROLE'), (rolreplication, 'NOREPLICATION'), (rolbypassrls, 'NOBYPASSRLS'))
+			AS a(has, attribute)
+		WHERE rolname = :'app_user' AND has \gexec
 		REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 		REVOKE CREATE ON SCHEMA public FROM :"app_user";
 		REVOKE CREATE ON DATABASE :"db_name" FROM :"app_user";

@@ -103,6 +103,20 @@ db_exec() {
 	return "$code"
 }
 
+# db_image: the image of the database's server: the db service container's (its id), or with an
+# external database the db service's image (pulled when missing); nothing and 1 when unknown.
+db_image() {
+	local live
+	if external_db; then
+		[ -n "${DB_IMAGE:-}" ] || return 1
+		docker image inspect "$DB_IMAGE" >/dev/null 2>&1 || docker pull -q "$DB_IMAGE" >/dev/null 2>&1 || return 1
+		echo "$DB_IMAGE"
+		return 0
+	fi
+	live=$(service_container "$DB_SERVICE") && [ -n "$live" ] || return 1
+	docker inspect --format '{{.Image}}' "$live"
+}
+
 # live_revisions: the alembic revisions production's database is at now, comma-separated and
 # sorted (as srq-hpn-migrate's --to writes them), or nothing when they cannot be read.
 live_revisions() {
