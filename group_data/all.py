@@ -10,17 +10,6 @@
 
 # --- Site --------------------------------------------------------------------
 
-# What this server is. "server" (the default): the whole stack on one server, as
-# the guide runs it. Beyond one server (README, "Several servers"), hosts in the
-# inventory group `app` are "app" servers (group_data/app.py): each runs the app's
-# services from the same release, behind hosts of the group `edge`, "edge" servers
-# (group_data/edge.py): Caddy alone, with the certificate, load-balancing across the
-# app servers with active health checks. App servers need an external database
-# (postgres_host) and their address on the private network the edge reaches them on
-# (srq_hpn_private_address): their Caddy serves plain HTTP there, and nowhere else.
-srq_hpn_role = "server"
-srq_hpn_private_address = ""
-
 # DOMAIN: the bare host name Caddy serves and gets a certificate for
 # (e.g. "example.com"; no scheme, path or port). Required.
 srq_hpn_domain = ""

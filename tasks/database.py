@@ -1,7 +1,8 @@
 """Step 9: the database first: on the volume that holds the data, started alone, ready
 before anything else, with the limited app role and its grants (also on a volume
 that existed before, and whether or not the repository ships a db/init script), and its
-WAL archive ready for point-in-time recovery."""
+WAL archive ready for point-in-time recovery. With an external database (postgres_host):
+it answers, and has the app role."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from tasks.settings import Settings
 
 @deploy("Start the database first")
 def start(settings: Settings, plan: Plan):
+    if settings.external_db:
+        external(settings, plan)
+        return
     data_volume_kept(
         name="Ensure the database starts on the volume that holds this stack's data",
         paths=settings.paths,
@@ -38,3 +42,21 @@ def start(settings: Settings, plan: Plan):
                  + (f" ({'; '.join(plan.wal.values())})" if plan.wal else ""),
             plan=plan,
         )
+
+
+def external(settings: Settings, plan: Plan):
+    """An external database (postgres_host): the app's db service is not started; the database
+    must accept connections from this server, and the app role is made sure with the admin role."""
+    where = f"{settings.postgres_host}:{settings.postgres_port}"
+    db_ready(
+        name=f"Ensure the external database {where} accepts connections from this server "
+             f"(sslmode {settings.postgres_sslmode})",
+        paths=settings.paths,
+        plan=plan,
+        timeout=settings.postgres_healthy_timeout,
+    )
+    app_role(
+        name=f"Ensure the limited role {settings.postgres_app_user} exists on {where} with row privileges only"
+             + (f" ({'; '.join(plan.app_role)})" if plan.app_role else ""),
+        plan=plan,
+    )

@@ -16,7 +16,7 @@ import yaml
 
 from tasks import layout
 from tasks.appspec import ContractError
-from tasks.topology import APP_HTTP_PORT, ExternalDb, database_clients
+from tasks.external_db import ExternalDb, database_clients
 
 PUBLIC_PORTS = {(80, "tcp"), (443, "tcp"), (443, "udp")}
 NEVER_PUBLISHED = {layout.UPSTREAMS[layout.API], layout.UPSTREAMS[layout.WEB]}
@@ -203,7 +203,6 @@ def build_layer(
     wal: WalArchive | None = None,
     journald: bool = False,
     external_db: ExternalDb | None = None,
-    private_address: str = "",
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
@@ -211,8 +210,7 @@ def build_layer(
     ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy;
     ``wal``: the db service archives its WAL there (point-in-time recovery);
     ``journald``: every service logs to the server's journal (log shipping);
-    ``external_db``: the app's db service is not started, its clients reach that database (TLS);
-    ``private_address``: an app server behind an edge: Caddy publishes port 80 there only."""
+    ``external_db``: the app's db service is not started, its clients reach that database (TLS)."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -241,14 +239,10 @@ def build_layer(
             built.append(name)
         ports = [Port.of(p) for p in service.get("ports") or []]
         kept, dropped = allowed_ports(name, ports, db_on_localhost)
-        if name == layout.CADDY and private_address:
-            kept = [Port(APP_HTTP_PORT, "tcp", str(APP_HTTP_PORT), private_address)]
-            dropped = [f"{name}: {port} (an app server's Caddy answers the edge on {private_address}:80 only)"
-                       for port in ports if port not in kept]
-        elif name == layout.DB and external_db:
+        if name == layout.DB and external_db:
             kept, dropped = [], []
         corrections += dropped
-        if dropped or (name == layout.DB and kept != ports) or (name == layout.CADDY and private_address):
+        if dropped or (name == layout.DB and kept != ports):
             entry["ports"] = Override(p.spec() for p in kept) if kept else Reset()
         if name == layout.CADDY and caddyfile_template:
             source = f"{caddy_dir}/Caddyfile" if caddy.is_file else caddy_dir

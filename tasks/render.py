@@ -132,8 +132,6 @@ def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MA
         "DB_CA_FILE": layout.DB_CA_FILE,
         "DB_CA_MOUNT": layout.DB_CA_MOUNT,
         "DB_CLIENT_LABEL": layout.DB_CLIENT_LABEL,
-        "ROLE": settings.role,
-        "PRIVATE_ADDRESS": settings.private_address,
         "BACKUP_DIR": settings.backups_dir,
         "WAL_ARCHIVE": int(settings.backup_wal_archive),
         "WAL_DIR": settings.wal_dir,

@@ -23,7 +23,7 @@ from tasks.rehearsal import rehearsal_of
 from tasks.secrets import EnvSources
 from tasks.settings import Settings
 from tasks.source import git_ssh
-from tasks.topology import ExternalDb, external_contract_error, external_url_problems
+from tasks.external_db import ExternalDb, external_contract_error, external_url_problems
 
 LAYER_NAME = "srq-hpn-layer.yml"  # the deploy's layer, when staged beside the release's files
 
@@ -195,8 +195,7 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
             wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
             if settings.backup_wal_archive else None,
-            journald=bool(settings.log_shipping_url), external_db=ExternalDb.of(settings),
-            private_address=settings.private_address if settings.behind_edge else "")
+            journald=bool(settings.log_shipping_url), external_db=ExternalDb.of(settings))
         if settings.external_db:
             wrong = external_url_problems(config, settings.postgres_host, settings.postgres_port)
             if wrong:

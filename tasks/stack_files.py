@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from tasks import render
+from tasks import layout, render
 from tasks.operations.checklist import passwords_recorded
 from tasks.operations.config import compose_layer, env_file
 from tasks.operations.files import file_in_place
@@ -38,7 +38,19 @@ def install(settings: Settings, plan: Plan, sources: EnvSources):
             path=paths.caddyfile,
             content=render.caddyfile(settings),
         )
+    db_ca(settings)
     layer(settings, plan)
+
+
+def db_ca(settings: Settings):
+    """The external database's CA certificate, mounted into the services that connect to it
+    and into the deploy's clients (postgres_ssl_ca)."""
+    if settings.external_db and settings.postgres_ssl_ca:
+        file_in_place(name=f"Ensure {layout.DB_CA_FILE} holds the database's CA certificate ({settings.postgres_ssl_ca})",
+                      path=layout.DB_CA_FILE, content=settings.db_ca_pem())
+    else:
+        files.file(name=f"Ensure no external database's CA is left in {layout.DB_CA_FILE}", path=layout.DB_CA_FILE,
+                   present=False)
 
 
 def acme_ca_root(settings: Settings):

@@ -14,7 +14,7 @@ from pathlib import Path
 from tasks.backup_settings import check_backups, check_recovery
 from tasks.hostkeys import check_host_key
 from tasks.layout import own_directory
-from tasks.topology import check_topology
+from tasks.external_db import check_external_db
 from tasks.settings import (
     DEPLOY_SECRETS,
     MONITOR_INTERVAL_RANGE,
@@ -391,7 +391,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
     for check in (check_directories, check_database, check_source, check_app, check_caddy, check_docker,
                   check_backups, check_recovery, check_monitor, check_logs):
         problems += check(merged)
-    problems += check_topology(merged, read_file=lambda path: local_path(path).read_text())
+    problems += check_external_db(merged, read_file=lambda path: local_path(path).read_text())
     return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
 
 

@@ -61,7 +61,7 @@ check_migrations() {
 # privileges only (the same check the deploy makes before it repairs a difference).
 check_app_role() {
 	local drift role
-	if ! service_running "$DB_SERVICE"; then
+	if ! external_db && ! service_running "$DB_SERVICE"; then
 		result cannot-check "the database is not running (see the containers line)"
 		return
 	fi
@@ -118,6 +118,10 @@ check_backups() {
 # base backup, and with the off-server copy the archive's copy keeps up.
 check_wal_archive() {
 	local container stats mode last_ok last_failed failed_wal id dir bases newest earliest latest shipped age
+	if external_db; then
+		result warn "the database is external ($DB_HOST): its point-in-time recovery is the provider's, which this server cannot see (turn it on in its console); the logical backups here still run"
+		return
+	fi
 	if [ "${WAL_ARCHIVE:-0}" != 1 ]; then
 		result not-set-up "backup_wal_archive is off: the database can go back to its backups' times only"
 		return

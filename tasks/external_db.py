@@ -1,13 +1,8 @@
-"""Beyond one server: an external (managed) PostgreSQL, app servers behind an edge.
+"""Beyond one server's database: an external (managed) PostgreSQL instead of the app's
+db service.
 
-Pure code, unit-tested: the rules of the topology settings, what the app's compose
-configuration must build for an external database, and the edge's Caddyfile.
-
-- role "server" (the default): the whole stack on one server, as the guide runs it;
-- role "app": the app's services from the release, the database external
-  (``postgres_host``), Caddy serving plain HTTP on ``srq_hpn_private_address`` only;
-- role "edge": Caddy alone, with the certificate, load-balancing across the app
-  servers' private addresses with active health checks on the guide's endpoints.
+Pure code, unit-tested: the rules of its settings, and what the app's compose
+configuration must build for it.
 """
 
 from __future__ import annotations
@@ -20,23 +15,12 @@ from urllib.parse import urlsplit
 from tasks import layout
 from tasks.appspec import ContractError
 
-ROLES = ("server", "app", "edge")
 SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?![-.])[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.?$")
 # The environment variables that carry the external database's address into the app's compose file.
 HOST_VAR, PORT_VAR = "POSTGRES_HOST", "POSTGRES_PORT"
 # libpq's (and psycopg's, asyncpg's) own variables: the TLS mode and the CA, in every service that connects.
 SSLMODE_VAR, SSLROOTCERT_VAR = "PGSSLMODE", "PGSSLROOTCERT"
-# The URL variables the app's compose file builds for its services (the guide's names).
-URL_VARS = ("DATABASE_URL", "DATABASE_URL_ADMIN")
-
-# The edge: how often it asks each app server for its health, how long it waits for the answer,
-# and how long a request may keep trying other app servers when one refuses.
-EDGE_HEALTH_INTERVAL, EDGE_HEALTH_TIMEOUT = "2s", "2s"
-EDGE_TRY_DURATION, EDGE_TRY_INTERVAL = "10s", "250ms"
-EDGE_HEALTH_URIS = {"api": "/api/health", "web": "/"}
-APP_HTTP_PORT = 80  # where an app server's Caddy answers the edge (plain HTTP, private address only)
-
 
 def is_hostname_or_address(value: str) -> bool:
     try:
@@ -45,33 +29,11 @@ def is_hostname_or_address(value: str) -> bool:
     except ValueError:
         return bool(_HOSTNAME_RE.fullmatch(value))
 
-
-def is_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
-
-
-def check_topology(merged: dict, read_file=None) -> list[str]:
-    """The role, the private address and the external database's settings (``read_file``:
-    reads a local path's text, raising OSError; the CA is checked with it)."""
+def check_external_db(merged: dict, read_file=None) -> list[str]:
+    """The external database's settings (``read_file``: reads a local path's text, raising
+    OSError; the CA is checked with it)."""
     problems = []
-    role, host = merged["srq_hpn_role"], merged["postgres_host"]
-    if role not in ROLES:
-        problems.append(f"srq_hpn_role must be one of {', '.join(ROLES)}, got {role!r}")
-    address = merged["srq_hpn_private_address"]
-    if address and not is_address(address):
-        problems.append(f"srq_hpn_private_address must be an IP address (where the app server's Caddy listens), "
-                        f"got {address!r}")
-    if role == "app":
-        if not address:
-            problems.append("srq_hpn_private_address is required on an app server: the address on the private "
-                            "network where the edge (or your load balancer) reaches its Caddy")
-        if not host:
-            problems.append("postgres_host is required on an app server: app servers share an external "
-                            "database (a managed PostgreSQL), not a db service of their own")
+    host = merged["postgres_host"]
     if host and not is_hostname_or_address(host):
         problems.append(f"postgres_host must be a host name or an IP address, got {host!r}")
     port = merged["postgres_port"]
@@ -100,15 +62,13 @@ def check_topology(merged: dict, read_file=None) -> list[str]:
     if host and merged["drill_time"]:
         problems.append("drill_time rehearses the stack's own WAL archive; with an external database drill its "
                         "logical backups (drill_backup), and the provider's point-in-time recovery in its console")
-    if host and (merged["restore_backup"] or merged["restore_time"]):
+    if host and (merged["restore_backup"] or merged["restore_time"] or merged["rollback_restore_backup"]):
         problems.append("restore.py replaces the stack's own database; with an external database restore with the "
                         "provider's point-in-time recovery, or pg_restore a backup of backup_dir by hand "
                         "(README, \"Several servers\")")
     return problems
 
-
 # --- The app's compose configuration with an external database ----------------------
-
 
 def url_host_port(url: str) -> tuple[str, int] | None:
     """The host and port of a postgresql URL (5432 when none), or None when it is not one."""
@@ -120,7 +80,6 @@ def url_host_port(url: str) -> tuple[str, int] | None:
     except ValueError:
         return None
 
-
 def database_clients(config: dict) -> list[str]:
     """The services whose environment holds a database URL (they connect to the database)."""
     clients = []
@@ -129,7 +88,6 @@ def database_clients(config: dict) -> list[str]:
         if name != layout.DB and any(url_host_port(str(value or "")) for value in environment.values()):
             clients.append(name)
     return clients
-
 
 def external_url_problems(config: dict, host: str, port: int) -> list[str]:
     """What the app's resolved compose configuration (resolved with POSTGRES_HOST and POSTGRES_PORT
@@ -145,14 +103,12 @@ def external_url_problems(config: dict, host: str, port: int) -> list[str]:
                 problems.append(f"{name}: {variable} connects to {target[0]}:{target[1]}, not {host}:{port}")
     return problems
 
-
 def external_contract_error(problems: list[str]) -> ContractError:
     return ContractError(
         "with postgres_host, the app's compose file must build its database URLs from POSTGRES_HOST and "
         "POSTGRES_PORT; " + "; ".join(problems)
         + ". hint: write the host as ${POSTGRES_HOST:-db} and the port as ${POSTGRES_PORT:-5432} in "
         "DATABASE_URL and DATABASE_URL_ADMIN (one server keeps db:5432)")
-
 
 @dataclass(frozen=True)
 class ExternalDb:
@@ -180,17 +136,3 @@ class ExternalDb:
     def env_file_values(self) -> dict[str, str]:
         """What .env.production gives the app's compose file."""
         return {HOST_VAR: self.host, PORT_VAR: str(self.port)}
-
-
-# --- The edge ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Upstream:
-    name: str  # the app server's inventory name
-    address: str  # its private address
-
-    @property
-    def dial(self) -> str:
-        address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{address}:{APP_HTTP_PORT}"

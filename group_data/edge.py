@@ -1,2 +1,0 @@
-# The inventory group `edge`: the load balancer in front of the app servers (README, "Several servers").
-srq_hpn_role = "edge"
