@@ -98,8 +98,7 @@ def external_url_problems(config: dict, host: str, port: int) -> list[str]:
             continue
         for variable, value in (service.get("environment") or {}).items():
             target = url_host_port(str(value or ""))
-            if target is not None and target != (host.rstrip(".").lower(), port) and \
-                    target != (host, port):
+            if target is not None and target not in ((host.rstrip(".").lower(), port), (host, port)):
                 problems.append(f"{name}: {variable} connects to {target[0]}:{target[1]}, not {host}:{port}")
     return problems
 
@@ -136,3 +135,24 @@ class ExternalDb:
     def env_file_values(self) -> dict[str, str]:
         """What .env.production gives the app's compose file."""
         return {HOST_VAR: self.host, PORT_VAR: str(self.port)}
+
+
+def literal_hosts(documents: list[dict]) -> list[str]:
+    """Before Compose runs (the local checkout's files): the services whose database URL names its
+    host literally instead of through a variable (``service: VARIABLE connects to HOST``)."""
+    found = []
+    for document in documents:
+        for name, service in (document.get("services") or {}).items():
+            if name == layout.DB or not isinstance(service, dict):
+                continue
+            environment = service.get("environment") or {}
+            if isinstance(environment, list):
+                environment = dict(item.split("=", 1) for item in environment if isinstance(item, str) and "=" in item)
+            for variable, value in environment.items():
+                text = str(value or "")
+                if not text.startswith("postgres") or "@" not in text:
+                    continue
+                host = re.split(r"[:/?]", text.rsplit("@", 1)[1], maxsplit=1)[0]
+                if host and "$" not in host:
+                    found.append(f"{name}: {variable} connects to {host}")
+    return found

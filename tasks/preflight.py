@@ -21,6 +21,7 @@ from pyinfra.api.state import BaseStateCallback
 
 from tasks import acme, appspec, facts, layout, snapshot
 from tasks.backup_settings import restore_problems
+from tasks.external_db import external_contract_error, literal_hosts
 from tasks.remote import RemoteError, run
 from tasks.render import parse_env_file
 from tasks.secrets import EnvSources, Passwords, Resolved
@@ -130,6 +131,10 @@ def local_problems(data: dict, ship: bool) -> tuple[Settings | None, Upload | No
             problems.append(f"srq_hpn_app_local_path: {error}")
         else:
             problems += contract_problems(upload)
+            if settings.external_db and not problems:
+                literal = literal_hosts(list(compose_documents(upload).values()))
+                if literal:
+                    problems.append(f"srq_hpn_app_local_path: {external_contract_error(literal)}")
     return settings, upload, problems
 
 

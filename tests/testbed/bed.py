@@ -39,6 +39,7 @@ from tests.testbed.base import (
 )
 from tests.testbed.cleanup import sweep
 from tests.testbed.images import ensure_images
+from tests.testbed.managed_db import ManagedDatabase, start_managed_db
 from tests.testbed.servers import Server, _NamedNetwork, generate_ssh_key, start_server
 
 @dataclass
@@ -61,6 +62,7 @@ class Testbed:
     servers: list[Server] = field(default_factory=list)
     dns: TestDns | None = None  # the test DNS, once a scenario needs it
     pebbles: list[Pebble] = field(default_factory=list)
+    managed_dbs: list[ManagedDatabase] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     _workdir: Path | None = None
 
@@ -229,6 +231,18 @@ class Testbed:
         self._say(f"Pebble {pebble.directory} ({pebble.ip}) {options or ''}")
         return pebble
 
+    # -- a managed database's stand-in ---------------------------------------------------
+
+    def start_managed_db(self, suffix: str = "managed-db") -> ManagedDatabase:
+        """A PostgreSQL of its own on this testbed's network, TLS only, with a non-superuser admin
+        (see tests.testbed.managed_db); removed with the testbed."""
+        database = start_managed_db(self.network, self.images["postgres"], self.workdir, sandbox=self.sandbox,
+                                    run_id=self.run_id, name=f"{self.name}-{suffix}")
+        self.managed_dbs.append(database)
+        self._say(f"managed database {database.alias} ({database.address}:5432, TLS, admin "
+                  f"{database.settings()['postgres_user']} without SUPERUSER)")
+        return database
+
     def settings(self, app: Path = SAMPLE_APP, **overrides: Any) -> dict[str, Any]:
         return testbed_settings(app, **overrides)
 
@@ -242,6 +256,9 @@ class Testbed:
         for pebble in self.pebbles:
             pebble.remove()
         self.pebbles.clear()
+        for database in self.managed_dbs:
+            database.remove()
+        self.managed_dbs.clear()
         if self.dns is not None:
             self.dns.remove()
             self.dns = None
