@@ -133,7 +133,15 @@ apply() {
 		REVOKE CREATE ON SCHEMA public FROM :"app_user";
 		REVOKE CREATE ON DATABASE :"db_name" FROM :"app_user";
 		REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM :"app_user";
-		REASSIGN OWNED BY :"app_user" TO :"admin_user";
+		-- Only when it owns something here: an admin that is not a superuser may reassign a
+		-- role's objects only with that role's privileges, which CREATEROLE does not give.
+		SELECT EXISTS (
+			SELECT 1 FROM pg_shdepend d JOIN pg_database b ON b.oid = d.dbid AND b.datname = current_database()
+			WHERE d.deptype = 'o' AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = :'app_user')
+		) AS app_owns \gset
+		\if :app_owns
+			REASSIGN OWNED BY :"app_user" TO :"admin_user";
+		\endif
 		SELECT format('REVOKE %I FROM %I', g.rolname, :'app_user')
 		FROM pg_auth_members m
 		JOIN pg_roles g ON g.oid = m.roleid
