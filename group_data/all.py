@@ -10,6 +10,16 @@
 
 # --- Site --------------------------------------------------------------------
 
+# What this server is. "server" (the default): the whole stack on one server, as
+# the guide runs it. Several servers (docs/topology.md): hosts of the inventory group
+# `app` are app servers (group_data/app.py sets "app"): each runs the app's services
+# from the same release, on an external database (postgres_host), its Caddy serving
+# plain HTTP on srq_hpn_private_address only; hosts of the group `edge` (group_data/
+# edge.py sets "edge") run Caddy alone, with the certificate, load-balancing across
+# the app servers' private addresses with active health checks.
+srq_hpn_role = "server"
+srq_hpn_private_address = ""
+
 # DOMAIN: the bare host name Caddy serves and gets a certificate for
 # (e.g. "example.com"; no scheme, path or port). Required.
 srq_hpn_domain = ""

@@ -17,6 +17,7 @@ import yaml
 from tasks import layout
 from tasks.appspec import ContractError
 from tasks.external_db import ExternalDb, database_clients
+from tasks.layout import EDGE_PORT
 
 PUBLIC_PORTS = {(80, "tcp"), (443, "tcp"), (443, "udp")}
 NEVER_PUBLISHED = {layout.UPSTREAMS[layout.API], layout.UPSTREAMS[layout.WEB]}
@@ -203,6 +204,7 @@ def build_layer(
     wal: WalArchive | None = None,
     journald: bool = False,
     external_db: ExternalDb | None = None,
+    private_address: str = "",
 ) -> Layer:
     """The deploy's compose layer for the repository's resolved configuration: each image the
     app builds tagged ``tags[service]`` (the checksum of its build context's files), and
@@ -210,7 +212,8 @@ def build_layer(
     ``acme_ca_root``: the server's copy of a private ACME server's root, mounted into Caddy;
     ``wal``: the db service archives its WAL there (point-in-time recovery);
     ``journald``: every service logs to the server's journal (log shipping);
-    ``external_db``: the app's db service is not started, its clients reach that database (TLS)."""
+    ``external_db``: the app's db service is not started, its clients reach that database (TLS);
+    ``private_address``: an app server behind an edge: Caddy publishes port 80 there, and nothing else."""
     services = config.get("services") or {}
     missing = [name for name in layout.SERVICES if name not in services]
     if missing:
@@ -239,10 +242,14 @@ def build_layer(
             built.append(name)
         ports = [Port.of(p) for p in service.get("ports") or []]
         kept, dropped = allowed_ports(name, ports, db_on_localhost)
-        if name == layout.DB and external_db:
+        if name == layout.CADDY and private_address:
+            kept = [Port(EDGE_PORT, "tcp", str(EDGE_PORT), private_address)]
+            dropped = [f"{name}: {port} (an app server's Caddy answers the edge on {private_address}:{EDGE_PORT} only)"
+                       for port in ports if port.target != EDGE_PORT]
+        elif name == layout.DB and external_db:
             kept, dropped = [], []
         corrections += dropped
-        if dropped or (name == layout.DB and kept != ports):
+        if dropped or (name == layout.DB and kept != ports) or (name == layout.CADDY and private_address):
             entry["ports"] = Override(p.spec() for p in kept) if kept else Reset()
         if name == layout.CADDY and caddyfile_template:
             source = f"{caddy_dir}/Caddyfile" if caddy.is_file else caddy_dir

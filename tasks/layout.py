@@ -134,9 +134,13 @@ DB_CA_MOUNT = "/run/srq-hpn/db-ca.pem"
 DB_OFF_PROFILE = "srq-hpn-external-database"
 # The server programs reach an external database from a client container of the db service's image, labelled so.
 DB_CLIENT_LABEL = "org.srq-hpn.db-client"
-# Several servers: the edge's own compose project (Caddy alone) and its files, in the state directory.
+# Several servers: an app server's Caddy answers the edge on this port of its private address
+# (plain HTTP); the edge runs Caddy alone, a compose project of its own (files in the state
+# directory's edge/).
+EDGE_PORT = 80
 EDGE_PROJECT = "srq-hpn-edge"
 EDGE_CONTAINER = "srq-hpn-edge"
+EDGE_SUBDIR = "edge"
 
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).

@@ -70,6 +70,9 @@ def parse_env_file(text: str) -> dict[str, str]:
 
 def caddyfile(settings: Settings) -> str:
     global_options = []
+    if settings.behind_edge:
+        return render_template("caddy/Caddyfile.j2", global_options=[], tls_internal=False, behind_edge=True,
+                               edge_port=layout.EDGE_PORT, **_caddy_routes())
     if settings.caddy_acme_email:
         global_options.append(f"email {settings.caddy_acme_email}")
     if settings.caddy_acme_ca:
@@ -80,6 +83,13 @@ def caddyfile(settings: Settings) -> str:
         "caddy/Caddyfile.j2",
         global_options=global_options,
         tls_internal=settings.caddy_tls == "internal",
+        behind_edge=False,
+        **_caddy_routes(),
+    )
+
+
+def _caddy_routes() -> dict:
+    return dict(
         api=f"{layout.API}:{layout.UPSTREAMS[layout.API]}",
         web=f"{layout.WEB}:{layout.UPSTREAMS[layout.WEB]}",
         try_duration=TRY_DURATION,

@@ -195,7 +195,8 @@ def _layered(plan: Plan, settings: Settings, own: dict, on_server: bool, changed
             acme_ca_root=paths.acme_ca_root if settings.caddy_acme_ca_root else "",
             wal=deploy_layer.WalArchive(settings.wal_dir, settings.backup_wal_timeout)
             if settings.backup_wal_archive else None,
-            journald=bool(settings.log_shipping_url), external_db=ExternalDb.of(settings))
+            journald=bool(settings.log_shipping_url), external_db=ExternalDb.of(settings),
+            private_address=settings.private_address if settings.behind_edge else "")
         if settings.external_db:
             wrong = external_url_problems(config, settings.postgres_host, settings.postgres_port)
             if wrong:

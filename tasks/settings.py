@@ -58,6 +58,8 @@ class Settings:
     group_data/all.py, named without the ``srq_hpn_`` prefix."""
 
     domain: str
+    role: str
+    private_address: str
     app_dir: str
     state_dir: str
     verify: bool
@@ -165,6 +167,16 @@ class Settings:
     def external_db(self) -> bool:
         """Whether the stack uses an external PostgreSQL (postgres_host) instead of its db service."""
         return bool(self.postgres_host)
+
+    @property
+    def behind_edge(self) -> bool:
+        """An app server of a group: its Caddy serves plain HTTP on the private address, the edge HTTPS."""
+        return self.role == "app"
+
+    @property
+    def edge(self) -> bool:
+        """The group's load balancer: Caddy alone."""
+        return self.role == "edge"
 
     def db_ca_pem(self) -> str:
         """The external database's CA certificate(s), from ``postgres_ssl_ca`` ("" when unset)."""

@@ -15,6 +15,7 @@ from tasks.backup_settings import check_backups, check_recovery
 from tasks.hostkeys import check_host_key
 from tasks.layout import own_directory
 from tasks.external_db import check_external_db
+from tasks.group import check_role
 from tasks.settings import (
     DEPLOY_SECRETS,
     MONITOR_INTERVAL_RANGE,
@@ -392,6 +393,7 @@ def check_settings(data: dict, defaults: dict, environ: dict) -> list[str]:
                   check_backups, check_recovery, check_monitor, check_logs):
         problems += check(merged)
     problems += check_external_db(merged, read_file=lambda path: local_path(path).read_text())
+    problems += check_role(merged)
     return check_domain(merged["srq_hpn_domain"]) + problems + check_passwords(environ) + check_webhook(environ)
 
 
