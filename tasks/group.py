@@ -63,3 +63,50 @@ def first_app(inventory):
     """The first app server: the group's migrations and scheduled backups run there."""
     apps = members(inventory, APP_GROUP)
     return apps[0] if apps else None
+
+
+# --- A run across the group ------------------------------------------------------------
+# pyinfra runs each operation on every host before the next (a ``_serial`` one host after the
+# other), and with FAIL_PERCENT = 0 the run ends after an operation that failed anywhere. Within
+# a serial operation the hosts after the failing one would still run it: each serial step of the
+# group (the lock, the swap) first asks whether the run stopped, and is not done if it did.
+
+_stopped: dict[str, str] = {}
+_swapped: list[str] = []
+
+
+def stop(where: str, why: str) -> bool:
+    """Record that the group's run stopped (the first failure only); True when this is the first."""
+    if _stopped:
+        return False
+    _stopped.update(where=where, why=why)
+    return True
+
+
+def stopped() -> str:
+    """Why the group's run stopped ("" while it goes on)."""
+    return f"{_stopped['why']} failed on {_stopped['where']}" if _stopped else ""
+
+
+def swapped(name: str) -> None:
+    _swapped.append(name)
+
+
+def was_swapped(name: str) -> bool:
+    return name in _swapped
+
+
+def release_words(runs: dict) -> list[str]:
+    """Which release each app server runs now, for the operator (``runs``: host name -> its run)."""
+    lines = []
+    for name, run_ in runs.items():
+        plan = run_.plan
+        if plan is None or not plan.release.id:
+            continue
+        if was_swapped(name):
+            lines.append(f"{name} runs release {plan.release.id} (swapped)")
+        else:
+            before = plan.current_release or "none yet"
+            lines.append(f"{name} runs release {before}" + ("" if before == plan.release.id else
+                                                          f" (release {plan.release.id} not swapped in)"))
+    return lines

@@ -247,6 +247,8 @@ class Plan:
     built: list[str] = field(default_factory=list)  # services whose images the release builds
     build: list[str] = field(default_factory=list)  # ... that are not built yet
     pull: list[str] = field(default_factory=list)  # images not on the server yet
+    current_release: str = ""  # the release the server ran when the plan was made
+    migrated_by: str = ""  # an app server of a group: the first one, which migrates the shared database
     db_volume: str | None = None
     db_start: str | None = None  # why the database is started (None: it runs as wanted)
     db_healthy: bool = False

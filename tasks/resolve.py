@@ -342,6 +342,7 @@ def _external_database(plan: Plan, settings: Settings) -> None:
 def _releases(plan: Plan, settings: Settings) -> None:
     known = host.get_fact(facts.Releases, state_dir=settings.paths.state_dir)
     ids = {record["release"] for record in known["releases"]}
+    plan.current_release = known["current"] or ""
     plan.record_release = plan.release.id not in ids
     plan.goes_live = known["current"] != plan.release.id
     records = known["releases"] + ([{"release": plan.release.id, "created": "9999"}] if plan.record_release else [])

@@ -45,7 +45,18 @@ def brought_up(settings: Settings, plan: Plan):
 def checked_through_caddy(settings: Settings, plan: Plan | None = None):
     """The stack's checks through Caddy, on the server (unless ``srq_hpn_verify`` is off);
     with an ACME server, a certificate Caddy could not get is explained as soon as it says so."""
-    if settings.verify:
+    if settings.verify and settings.behind_edge:
+        address = settings.private_address
+        plain = f"http://{f'[{address}]' if ':' in address else address}:{layout.EDGE_PORT}"
+        stack_answers(
+            name=f"Ensure {plain}/ and /api/* answer the edge through this server's Caddy",
+            domain=settings.domain,
+            tls_internal=False,
+            timeout=settings.verify_timeout,
+            plan=plan,
+            plain=plain,
+        )
+    elif settings.verify:
         stack_answers(
             name=f"Ensure https://{settings.domain}/ and /api/* answer through Caddy",
             domain=settings.domain,

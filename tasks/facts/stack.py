@@ -152,15 +152,27 @@ class StackHealth(FactBase):
     Returns the answers of the stack's checks, made on the server through Caddy
     (with Caddy's internal CA when ``tls_internal``, or the root certificates of the file
     ``ca_file``, a private ACME server's, instead of the system's), as
-    ``{"/": {"status": 200, "body": "..."}, ..., "http-redirect": {...}}``.
+    ``{"/": {"status": 200, "body": "..."}, ..., "http-redirect": {...}}``; ``plain``: an app
+    server behind the edge, asked over plain HTTP at this base URL (``http://10.0.0.5:80``),
+    without the redirect.
     """
 
     requires_command = "curl"
     default = dict
 
-    def command(self, domain, tls_internal=False, caddy_container=None, ca_file=None):
+    def command(self, domain, tls_internal=False, caddy_container=None, ca_file=None, plain=None):
         d = shlex.quote(domain)
         lines = ['tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ca=""']
+        if plain:  # an app server behind the edge: plain HTTP on its private address, no redirect to check
+            for n, path in enumerate(("/", "/api/health", "/api/db-health")):
+                lines.append(
+                    f"{{ code=$(curl -sS --max-time 10 -H {shlex.quote('Host: ' + domain)} -o \"$tmp/body{n}\" "
+                    f"-w '%{{http_code}}' {shlex.quote(plain + path)} 2>\"$tmp/err{n}\"); "
+                    f"printf 'check %s %s %s\\n' {path} \"$code\" "
+                    f'"$(cat "$tmp/body{n}" "$tmp/err{n}" 2>/dev/null | head -c 300 | tr \'\\n\' \' \')" > "$tmp/out{n}"; }} &'
+                )
+            lines.append('wait; cat "$tmp/out0" "$tmp/out1" "$tmp/out2"')
+            return "\n".join(lines)
         if ca_file:
             lines.append(f"ca={shlex.quote('--cacert ' + shlex.quote(ca_file))}")
         elif tls_internal:

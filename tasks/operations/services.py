@@ -110,8 +110,11 @@ def redirect_problem(results: dict, domain: str) -> list[str]:
     return []
 
 
-def failed_checks(results: dict, domain: str) -> list[str]:
-    """Which stack checks failed, each with what came back (pure; unit-tested)."""
+def failed_checks(results: dict, domain: str, plain: str | None = None) -> list[str]:
+    """Which stack checks failed, each with what came back (pure; unit-tested); ``plain``: an app
+    server behind the edge, checked over plain HTTP there (the edge redirects HTTP, not it)."""
+    if plain:
+        return app_problems(results, plain)
     return app_problems(results, f"https://{domain}") + redirect_problem(results, domain)
 
 
@@ -131,7 +134,8 @@ def app_up_words(results: dict, upstreams: dict) -> str:
 
 @operation()
 def stack_answers(domain: str, tls_internal: bool, timeout: int, plan: Plan | None = None, poll: float = 0.25,
-                  ca_file: str | None = None, acme: acme_words.Context | None = None):
+                  ca_file: str | None = None, acme: acme_words.Context | None = None, plain: str | None = None,
+                  caddy_container: str | None = None):
     """
     Ensure the stack answers through Caddy, on the server itself.
 
@@ -145,6 +149,8 @@ def stack_answers(domain: str, tls_internal: bool, timeout: int, plan: Plan | No
     + acme: the ACME server Caddy gets the certificate from (``tasks.acme.Context``): when
       Caddy reports that it could not get one while the app answers without TLS, the deploy
       stops at once, saying why and what to do
+    + plain: an app server behind the edge: the checks over plain HTTP at this base URL
+    + caddy_container: the Caddy whose internal CA is trusted (the edge's), instead of the stack's
 
     Changes nothing; fails the deploy naming every check that failed and what came back.
     """
@@ -153,20 +159,21 @@ def stack_answers(domain: str, tls_internal: bool, timeout: int, plan: Plan | No
         return
     started, said = time.monotonic(), -1
     known = plan is not None and plan.known  # on a first deploy, completed during the run
-    caddy = plan.container(layout.CADDY) if known else None
+    caddy = caddy_container or (plan.container(layout.CADDY) if known else None)
     caddy_container = caddy or layout.CONTAINERS[layout.CADDY]
     upstreams = {service: plan.container(service) if known else layout.CONTAINERS[service]
                  for service in layout.UPSTREAMS}
     while True:
         results = host.get_fact(facts.StackHealth, domain=domain, tls_internal=tls_internal, caddy_container=caddy,
-                                ca_file=ca_file)
-        problems = failed_checks(results, domain)
+                                ca_file=ca_file, plain=plain)
+        problems = failed_checks(results, domain, plain)
         elapsed = time.monotonic() - started
         if not problems:
-            host.noop(f"https://{domain}/ answers: /, /api/health, /api/db-health and HTTP redirect")
+            host.noop(f"{plain} answers for {domain}: /, /api/health and /api/db-health" if plain else
+                      f"https://{domain}/ answers: /, /api/health, /api/db-health and HTTP redirect")
             return
         attempt = None
-        if acme is not None and without_certificate(results, domain):
+        if acme is not None and not plain and without_certificate(results, domain):
             attempt = acme_words.last_attempt(
                 host.get_fact(facts.CaddyAcmeLog, container=caddy_container, domain=domain), domain)
         if attempt is not None and attempt.state == acme_words.FAILED:

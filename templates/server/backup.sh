@@ -219,12 +219,14 @@ hint: see systemctl status $(basename "$0") and ps -ef | grep srq-hpn-"
 # without the CREATE ROLE lines of roles that CONTAINER's server already has (so that
 # the rest applies with ON_ERROR_STOP, and existing roles keep their passwords), nor the
 # attributes of $DB_USER, that server's own superuser (a managed database's admin is none:
-# NOSUPERUSER cannot apply to the bootstrap superuser of a scratch copy).
+# NOSUPERUSER cannot apply to the bootstrap superuser of a scratch copy); memberships are
+# granted by the role that applies them (a managed database's grantor is its provider's role).
 roles_missing_only() {
 	local existing
 	existing=$(docker exec "$1" psql -X -tA --username "$DB_USER" --dbname postgres \
 		-c "SELECT 'CREATE ROLE ' || quote_ident(rolname) || ';' FROM pg_roles")
-	grep -vxF -f <(printf '%s\n' "$existing") | grep -vE "^ALTER ROLE \"?$DB_USER\"? WITH " || true
+	grep -vxF -f <(printf '%s\n' "$existing") | grep -vE "^ALTER ROLE \"?$DB_USER\"? WITH " |
+		sed -E '/^GRANT /s/ GRANTED BY [^;]+;$/;/' || true
 }
 
 # restic_repo ARGS...: restic on the off-server copy (password from its 0600 file,
