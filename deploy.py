@@ -27,7 +27,7 @@ run = release.begin(deployment, plan=plan)
 # 5. Docker Engine and Compose v2 (and the tools of the server programs, one apt run), daemon.json; on a fresh
 #    install the pull of the images the app names starts at once; the server programs.
 docker.install(settings, deployment.pulled_images)
-programs.install(settings)
+programs.install(settings, deployment.backups_on)
 
 # 6. A standby of each running upstream the release swaps (api, web): its running version, getting ready while the
 #    release builds, to serve while the new one boots under the service's own name.
@@ -46,7 +46,7 @@ stack_files.install(settings, plan, env_sources)
 app.prepare_images(plan)
 
 # 11. Backups: dumped and verified on a schedule (systemd timer), pruned, copied off the server when set.
-backups.schedule(settings)
+backups.schedule(settings, deployment.backups_on)
 
 # 12. The database first: on its data volume, started alone, ready, with the limited app role.
 database.start(settings, plan)

@@ -24,9 +24,11 @@ def build_and_migrate(settings: Settings, plan: Plan):
     images_built(name=f"Ensure the release's images are built ({images_words(plan)})", plan=plan)
     migrated(
         name="Ensure the database schema is at the release's newest migration"
-             + (f" ({plan.migration.words()})" if plan.migrates else ""),
+             + (f" ({plan.migration.words()})" if plan.migrates else "")
+             + (" (once, on the first app server, before any server is swapped)" if settings.behind_edge else ""),
         paths=settings.paths,
         plan=plan,
+        _run_once=settings.behind_edge,
     )
 
 

@@ -21,7 +21,8 @@ from tasks.settings import OFFSITE_PASSWORD_ENV, Settings
 
 
 @deploy("Back up the database on a schedule")
-def schedule(settings: Settings):
+def schedule(settings: Settings, backups_on: str = ""):
+    """``backups_on``: an app server of a group whose scheduled backups another one takes."""
     files.directory(
         name=f"Ensure {settings.backups_dir} exists (root only)",
         path=settings.backups_dir,
@@ -29,6 +30,14 @@ def schedule(settings: Settings):
         user="root",
         group="root",
     )
+    if backups_on:
+        systemd.service(
+            name=f"Ensure no backup timer runs here: the group's shared database is backed up on {backups_on}",
+            service=layout.BACKUP_TIMER,
+            running=False,
+            enabled=False,
+        )
+        return
     if settings.backup_wal_archive:
         files.directory(
             name=f"Ensure the WAL archive {settings.wal_dir} exists (0700; its owner is the database's user)",

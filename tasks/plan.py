@@ -322,6 +322,8 @@ class Plan:
             lines.append(f"make the WAL archive ready ({'; '.join(self.wal.values())})")
         if self.migrates:
             lines.append(self.migration.words())
+        if self.migrated_by:
+            lines.append(f"the schema is migrated once, by {self.migrated_by}, before any server is swapped")
         if self.rollout.services:
             lines.append(self.rollout.words())
         if self.reload_caddy:

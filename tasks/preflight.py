@@ -19,7 +19,7 @@ from pyinfra import context, host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
-from tasks import acme, appspec, facts, layout, snapshot
+from tasks import acme, appspec, facts, group, layout, snapshot
 from tasks.backup_settings import restore_problems
 from tasks.external_db import external_contract_error, literal_hosts
 from tasks.remote import RemoteError, run
@@ -41,6 +41,7 @@ class Deployment:
     settings: Settings
     upload: Upload | None  # the local checkout, in upload mode
     on_server: dict  # the values of the server's current .env.production (never shown)
+    backups_on: str = ""  # an app server of a group: the one that takes the scheduled backups ("" here)
 
     def __repr__(self) -> str:
         return f"Deployment({self.settings.domain}, ********)"
@@ -124,7 +125,7 @@ def local_problems(data: dict, ship: bool) -> tuple[Settings | None, Upload | No
     the app contract."""
     settings, problems = _settings(data)
     upload = None
-    if not problems and settings.app_source == "upload" and ship:
+    if not problems and settings.app_source == "upload" and ship and not settings.edge:
         try:
             upload = Upload.of(settings.local_source_path())
         except (SourceError, OSError) as error:
@@ -157,6 +158,10 @@ def check(ship: bool = True) -> Deployment:
     settings, upload, problems = local_problems(host.data.dict(), ship)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    if group.is_group(host.state.inventory):
+        # Several servers: a failure on one stops the run on all (pyinfra's own rule), so that
+        # the servers not yet reached keep what they run.
+        host.state.config.FAIL_PERCENT = 0
     # One round trip: the server's env file, and the answers to the facts the last run asked.
     snapshot.watch(host)
     try:
@@ -177,7 +182,9 @@ def check(ship: bool = True) -> Deployment:
         host.log(EnvSources.origins(variables))
     for line in dns_warning(settings):
         host.log_styled(line, fg="yellow", log_func=logger.warning)
-    return Deployment(settings=settings, upload=upload, on_server=on_server)
+    first = group.first_app(host.state.inventory) if settings.behind_edge else None
+    return Deployment(settings=settings, upload=upload, on_server=on_server,
+                      backups_on="" if first is None or first.name == host.name else first.name)
 
 
 def dns_warning(settings: Settings) -> list[str]:

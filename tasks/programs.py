@@ -13,14 +13,15 @@ from tasks.settings import Settings
 
 
 @deploy("Install the deploy's server programs")
-def install(settings: Settings):
+def install(settings: Settings, backups_on: str = ""):
+    """``backups_on``: an app server of a group whose scheduled backups another one takes (its checklist says so)."""
     programs = {
         f"{layout.LIB_DIR}/{name}": (text, "755" if name.startswith("srq-hpn-") else "644")
         for name, text in render.server_programs().items()
     }
     files_current(
         name=f"Ensure the server programs in {layout.LIB_DIR} and {layout.DEPLOY_ENV} are current",
-        files={**programs, layout.DEPLOY_ENV: (render.deploy_env(settings, backup_age_limit(settings)), "644")},
+        files={**programs, layout.DEPLOY_ENV: (render.deploy_env(settings, backup_age_limit(settings), backups_on), "644")},
         directories={layout.LIB_DIR: "755", layout.CONFIG_DIR: "755", settings.paths.state_dir: "700"},
     )
 

@@ -8,12 +8,12 @@ import getpass
 import os
 import socket
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import StringCommand, deploy
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.state import BaseStateCallback
 
-from tasks import snapshot
+from tasks import group, snapshot
 from tasks.commands import if_installed, program
 from tasks.operations.release import Run, lock_released, locked, release_recorded, unlock
 from tasks.preflight import Deployment
@@ -32,24 +32,45 @@ class _AuditAndUnlockOnFailure(BaseStateCallback):
 
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_count=0, max_retries=0):
-        run_ = _runs.get(host.name)
-        if retry_count < max_retries or run_ is None or not run_.locked:
+        if retry_count < max_retries:
             return
-        global_arguments, _ = pop_global_arguments(state, host, {})
-        connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+        what = ", ".join(state.get_op_meta(op_hash).names)
+        if group.is_group(state.inventory):
+            # One host failed: the whole group's run stops (FAIL_PERCENT = 0); every server this
+            # run holds is left as it is, its lock released, and the operator told who runs what.
+            if not group.stop(host.name, what):
+                return
+            for name, run_ in _runs.items():
+                other = state.inventory.get_host(name)
+                result = f"failed: {what}" if name == host.name else f"stopped: {what} failed on {host.name}"
+                _stand_down_and_unlock(state, other, run_, result)
+            for line in group.release_words({n: r for n, r in _runs.items() if r.plan is not None}):
+                logger.warning(f"Group: {line}")
+            return
+        run_ = _runs.get(host.name)
+        if run_ is not None:
+            _stand_down_and_unlock(state, host, run_, f"failed: {what}")
 
-        def on_that_host(command: str) -> None:
-            host.run_shell_command(StringCommand(command), print_output=False, print_input=False,
-                                   **connector_arguments)
 
-        release = run_.plan.release if run_.plan else None
-        try:
-            # Standbys of a swap that never came are removed (the running version serves alone).
-            on_that_host(if_installed("srq-hpn-rollout", program("srq-hpn-rollout", "--stand-down"), ""))
-            unlock(run_, f"failed: {', '.join(state.get_op_meta(op_hash).names)}",
-                   release.id if release else None, release.source_revision if release else None, on_that_host)
-        except Exception:  # noqa: BLE001 - never hide the failure being reported
-            pass
+def _stand_down_and_unlock(state, target, run_: Run, result: str) -> None:
+    """On ``target``: the standbys of a swap that never came removed (the running version serves
+    alone), the run's audit line written and its lock released."""
+    if not run_.locked:
+        return
+    global_arguments, _ = pop_global_arguments(state, target, {})
+    connector_arguments = {k: global_arguments[k] for k in CONNECTOR_ARGUMENT_KEYS if k in global_arguments}
+
+    def on_that_host(command: str) -> None:
+        target.run_shell_command(StringCommand(command), print_output=False, print_input=False,
+                                 **connector_arguments)
+
+    release = run_.plan.release if run_.plan else None
+    try:
+        on_that_host(if_installed("srq-hpn-rollout", program("srq-hpn-rollout", "--stand-down"), ""))
+        unlock(run_, result, release.id if release else None, release.source_revision if release else None,
+               on_that_host)
+    except Exception:  # noqa: BLE001 - never hide the failure being reported
+        pass
 
 
 _callback = _AuditAndUnlockOnFailure()
@@ -65,12 +86,15 @@ def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = 
     run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}), plan=plan)
     _runs[host.name] = run_
     snapshot.watch(host)
+    in_group = group.is_group(state.inventory)
     locked(
-        name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)",
+        name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)"
+             + (" on each server of the group, one after the other" if in_group else ""),
         run_=run_,
         release_hint=(plan.release.id or None) if plan else None,
         timeout=settings.lock_timeout,
         break_lock=settings.break_lock,
+        _serial=in_group,
     )
     return run_
 

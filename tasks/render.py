@@ -118,9 +118,11 @@ def daemon_json(settings: Settings) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MAX_AGE_HOURS) -> str:
+def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MAX_AGE_HOURS,
+               backups_on: str = "") -> str:
     """/etc/srq-hpn/deploy.env: what the server programs need to know (no secret);
-    ``backup_max_age_hours``: when the newest backup is stale, for the backup schedule."""
+    ``backup_max_age_hours``: when the newest backup is stale, for the backup schedule;
+    ``backups_on``: the app server that takes a group's scheduled backups, when not this one."""
     values = {
         "APP_DIR": settings.paths.app_dir,
         "STATE_DIR": settings.paths.state_dir,
@@ -142,6 +144,9 @@ def deploy_env(settings: Settings, backup_max_age_hours: int = DEFAULT_BACKUP_MA
         "DB_CA_FILE": layout.DB_CA_FILE,
         "DB_CA_MOUNT": layout.DB_CA_MOUNT,
         "DB_CLIENT_LABEL": layout.DB_CLIENT_LABEL,
+        "ROLE": settings.role,
+        "PRIVATE_ADDRESS": settings.private_address,
+        "BACKUPS_ON": backups_on,
         "BACKUP_DIR": settings.backups_dir,
         "WAL_ARCHIVE": int(settings.backup_wal_archive),
         "WAL_DIR": settings.wal_dir,

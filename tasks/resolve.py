@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import Sha256File
 
-from tasks import acme, appspec, deploy_layer, facts, layout, render
+from tasks import acme, appspec, deploy_layer, facts, group, layout, render
 from tasks.digest import sha256
 from tasks.facts.compose import compose_config, planned_config
 from tasks.migrations import UnreadableMigrations, release_heads
@@ -335,6 +335,9 @@ def _external_database(plan: Plan, settings: Settings) -> None:
     migration = migration_of(database, list(plan.release.migration_heads)
                              if plan.release.migration_heads is not None else None, True)
     plan.migration = rehearsal_of(migration, settings.migration_rehearsal)
+    first = group.first_app(host.state.inventory) if settings.behind_edge else None
+    if first is not None and first.name != host.name:  # the group's database is migrated once, there
+        plan.migration, plan.migrated_by = None, first.name
     reasons = host.get_fact(facts.AppRoleDrift) if database is not None else ["a server new to this database"]
     plan.app_role = reasons + [f"{name} rotated" for name in plan.rotated]
 

@@ -36,9 +36,11 @@ def brought_up(settings: Settings, plan: Plan):
     if plan.reload_caddy:
         words.append(f"reload Caddy: {plan.caddy_words}")
     rolled_out(
-        name="Ensure every service runs the release" + (f": {'; '.join(words)}" if words else ""),
+        name="Ensure every service runs the release" + (f": {'; '.join(words)}" if words else "")
+             + (" (one app server after the other)" if settings.behind_edge else ""),
         paths=settings.paths,
         plan=plan,
+        _serial=settings.behind_edge,
     )
 
 

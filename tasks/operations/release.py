@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
 
-from tasks import layout, snapshot
+from tasks import group, layout, snapshot
 from tasks.commands import program
 from tasks.remote import RemoteError, executing, fail, run
 from tasks.operations.plan import later
@@ -112,6 +112,10 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
     """
     if not executing():
         host.noop("the deploy lock is taken when the deploy runs")
+        return
+    if group.stopped():
+        yield from fail(f"Not taking the deploy lock of {host.name}: the run stopped ({group.stopped()}); "
+                        "nothing was changed on any server")
         return
     holder = {"action": run_.action, "operator": run_.operator, "since": now(), "release": release_hint}
     if timeout:

@@ -6,10 +6,10 @@ import time
 from dataclasses import replace
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 
 from tasks import acme as acme_words
-from tasks import facts, layout
+from tasks import facts, group, layout
 from tasks.commands import program, quote
 from tasks.operations.plan import later
 from tasks.plan import Plan
@@ -50,9 +50,15 @@ def rolled_out(paths: layout.Paths, plan: Plan):
     if plan.awaits_fetch:
         yield from later("the services to bring up once the release is fetched")
         return
+    if executing() and group.stopped():
+        # A group's servers are swapped one after the other: after a failure, the others keep their release.
+        yield from fail(f"Not swapping {host.name}: the rollout stopped ({group.stopped()}); it keeps release "
+                        f"{plan.current_release or '(none)'}")
+        return
     if plan.rollout.services:
         host.log(f"Bringing up: {plan.rollout.words()}")
         yield StringCommand(program("srq-hpn-rollout", *plan.rollout.arguments()))
+        yield FunctionCommand(_swapped, (), {})
     if plan.reload_caddy:
         caddyfile = plan.caddyfile_in_container or f"{layout.CADDY_CONFIG_DIR}/Caddyfile"
         # --force: Caddy loads its configuration again even when the Caddyfile is the same
@@ -61,6 +67,11 @@ def rolled_out(paths: layout.Paths, plan: Plan):
                                   caddyfile, "--adapter", "caddyfile", "--force"))
     if not plan.rollout.services and not plan.reload_caddy:
         host.noop("every service runs the release's configuration and images")
+
+
+def _swapped(state, host) -> bool:  # noqa: ARG001 - pyinfra passes both, by these names
+    group.swapped(host.name)
+    return True
 
 
 @operation()
