@@ -71,14 +71,19 @@ def check_external_db(merged: dict, read_file=None) -> list[str]:
 # --- The app's compose configuration with an external database ----------------------
 
 def url_host_port(url: str) -> tuple[str, int] | None:
-    """The host and port of a postgresql URL (5432 when none), or None when it is not one."""
+    """The host and port of a postgresql URL (5432 when none), or None when it is not one. The
+    password may hold / + = (base64, as the guide's compose file puts it in unencoded): the host
+    is what follows the last @."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("postgres"):
+        return None
+    address = re.split(r"[/?]", rest.rsplit("@", 1)[-1], maxsplit=1)[0]
     try:
-        parts = urlsplit(url)
-        if not parts.scheme.startswith("postgres"):
-            return None
-        return parts.hostname or "", parts.port or 5432
+        parts = urlsplit(f"//{address}")
+        return (parts.hostname or ""), (parts.port or 5432)
     except ValueError:
         return None
+
 
 def database_clients(config: dict) -> list[str]:
     """The services whose environment holds a database URL (they connect to the database)."""

@@ -140,7 +140,15 @@ DB_CLIENT_LABEL = "org.srq-hpn.db-client"
 EDGE_PORT = 80
 EDGE_PROJECT = "srq-hpn-edge"
 EDGE_CONTAINER = "srq-hpn-edge"
+EDGE_IMAGE = "caddy:2"  # the guide's Caddy
 EDGE_SUBDIR = "edge"
+# The edge's checks of each app server (Caddy's active health checks): the guide's health
+# endpoint for /api/*, the web's page for the rest; how often, how long an answer may take;
+# how long a request keeps trying the other servers, and how long a server that failed a
+# request is left out (passive health).
+EDGE_HEALTH_URIS = {API: "/api/health", WEB: "/"}
+EDGE_HEALTH_INTERVAL, EDGE_HEALTH_TIMEOUT = "2s", "2s"
+EDGE_TRY_INTERVAL, EDGE_FAIL_DURATION = "250ms", "10s"
 
 # The volume that held the data before the app repository's compose.yml became
 # the contract (the previous release of this deploy wrote its own compose.yml).
@@ -180,6 +188,19 @@ class Paths:
     def previous_override(self) -> str:
         """The layer of the release that ran before (a failed swap puts the service back on it)."""
         return f"{self.state_dir}/compose.deploy.previous.yml"
+
+    @property
+    def edge_dir(self) -> str:
+        """The edge's compose file and Caddyfile (on an edge server)."""
+        return f"{self.state_dir}/{EDGE_SUBDIR}"
+
+    @property
+    def edge_compose(self) -> str:
+        return f"{self.edge_dir}/compose.yml"
+
+    @property
+    def edge_caddyfile(self) -> str:
+        return f"{self.edge_dir}/Caddyfile"
 
     @property
     def caddy_dir(self) -> str:

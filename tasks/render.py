@@ -101,6 +101,48 @@ def _caddy_routes() -> dict:
     )
 
 
+def edge_caddyfile(settings: Settings, upstreams: list[str]) -> str:
+    """The edge's Caddyfile: HTTPS for the domain, /api/* and the rest load-balanced across the
+    app servers (``upstreams``: their private addresses) with active health checks on the
+    guide's health endpoint (/api/health) and the web's page."""
+    dials = [f"[{address}]:{layout.EDGE_PORT}" if ":" in address else f"{address}:{layout.EDGE_PORT}"
+             for address in upstreams]
+    return render_template(
+        "edge/Caddyfile.j2", domain=settings.domain, global_options=_acme_options(settings),
+        tls_internal=settings.caddy_tls == "internal", upstreams=dials,
+        routes=[("api", layout.EDGE_HEALTH_URIS["api"]), ("web", layout.EDGE_HEALTH_URIS["web"])],
+        interval=layout.EDGE_HEALTH_INTERVAL, timeout=layout.EDGE_HEALTH_TIMEOUT, try_duration=TRY_DURATION,
+        try_interval=layout.EDGE_TRY_INTERVAL, fail_duration=layout.EDGE_FAIL_DURATION)
+
+
+def edge_compose(settings: Settings) -> str:
+    """The edge's compose file: Caddy alone, its Caddyfile (and a private ACME server's root) mounted."""
+    import yaml
+
+    volumes = [{"type": "bind", "source": settings.paths.edge_caddyfile, "target": f"{layout.CADDY_CONFIG_DIR}/Caddyfile",
+                "read_only": True}]
+    if settings.caddy_acme_ca_root:
+        volumes.append({"type": "bind", "source": settings.paths.acme_ca_root, "target": layout.CADDY_ACME_CA_ROOT,
+                        "read_only": True})
+    volumes += ["edge_data:/data", "edge_config:/config"]
+    document = {"name": layout.EDGE_PROJECT, "services": {layout.CADDY: {
+        "image": layout.EDGE_IMAGE, "container_name": layout.EDGE_CONTAINER, "restart": "unless-stopped",
+        "ports": ["80:80", "443:443", "443:443/udp"], "volumes": volumes}},
+        "volumes": {"edge_data": {}, "edge_config": {}}}
+    return f"# {MANAGED_NOTICE}\n" + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _acme_options(settings: Settings) -> list[str]:
+    options = []
+    if settings.caddy_acme_email:
+        options.append(f"email {settings.caddy_acme_email}")
+    if settings.caddy_acme_ca:
+        options.append(f"acme_ca {settings.caddy_acme_ca}")
+    if settings.caddy_acme_ca_root:
+        options.append(f"acme_ca_root {layout.CADDY_ACME_CA_ROOT}")
+    return options
+
+
 def daemon_json(settings: Settings) -> str:
     """/etc/docker/daemon.json: the settings dict serialised."""
     config: dict = {

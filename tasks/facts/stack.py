@@ -291,3 +291,17 @@ class ImageLabels(FactBase):
         for image, image_id in wanted.items():
             labels[image] = None if image_id is None else ids.get(image_id, "")
         return labels
+
+class ContainerRunning(FactBase):
+    """
+    Returns whether a container (by name) exists and runs.
+    """
+
+    requires_command = "docker"
+    default = bool
+
+    def command(self, container):
+        return f"docker inspect --format '{{{{.State.Running}}}}' {shlex.quote(container)} 2>/dev/null || true"
+
+    def process(self, output):
+        return any(line.strip() == "true" for line in output)

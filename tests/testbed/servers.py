@@ -187,6 +187,12 @@ class Server:
             **settings,
         }]
 
+    def named_entry(self, name: str, **settings: Any) -> list:
+        """This server under an inventory name of its own (several servers all reached on
+        127.0.0.1, each on its own SSH port): `[name, data]`."""
+        _host, data = self.inventory_entry(**settings)
+        return [name, {"ssh_hostname": LOOPBACK, **data}]
+
     def wait_until_ready(self, timeout: float = SERVER_READY_TIMEOUT) -> float:
         """Wait until systemd has booted (running or degraded) and sshd takes the key;
         return the seconds waited. On timeout, or if the container stops, raise

@@ -86,9 +86,9 @@ def http_get(server: Server, path: str, domain: str = DOMAIN, *, method: str = "
     return _request(_LoopbackHTTPConnection(domain, server.http_port, timeout), method, path, headers, body)
 
 
-def caddy_root_ca(server: Server, dest: str | os.PathLike) -> Path:
-    """Copy Caddy's internal root certificate out of the server to `dest`."""
-    code, output = server.exec(["docker", "exec", CADDY_CONTAINER, "cat", CADDY_ROOT_CA], check=False, timeout=60)
+def caddy_root_ca(server: Server, dest: str | os.PathLike, container: str = CADDY_CONTAINER) -> Path:
+    """Copy Caddy's internal root certificate out of the server (its ``container``) to `dest`."""
+    code, output = server.exec(["docker", "exec", container, "cat", CADDY_ROOT_CA], check=False, timeout=60)
     if code != 0 or "BEGIN CERTIFICATE" not in output:
         raise TestbedError(f"could not read Caddy's root certificate from {server.name} (exit {code}):\n{output}")
     dest = Path(dest)

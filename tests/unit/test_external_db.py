@@ -112,3 +112,11 @@ def test_without_an_external_database_the_layer_is_as_before():
     services = layer.document["services"]
     assert "profiles" not in services.get("db", {})
     assert all("depends_on" not in entry and "environment" not in entry for entry in services.values())
+
+
+def test_a_url_with_an_unencoded_base64_password_is_read_to_its_host():
+    from tasks.external_db import url_host_port
+
+    assert url_host_port("postgresql://app:ab/c+d=@10.0.0.9:6432/x") == ("10.0.0.9", 6432)
+    assert url_host_port("postgresql+psycopg://app:a/b@db/x") == ("db", 5432)
+    assert url_host_port("redis://x@y/0") is None
