@@ -268,3 +268,30 @@ def data_dump(server: Server) -> str:
     _, out = server.exec(["docker", "exec", layout.CONTAINERS[layout.DB], "pg_dump", "-U", "srq_hpn",
                           "--data-only", "srq_hpn"])
     return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+
+
+def app_role_problems(database, app: str = "srq_hpn_app") -> list[str]:
+    """How the app role on an external database (tests.testbed.managed_db) differs from row
+    privileges only: its attributes, its privileges on every table, CREATE anywhere."""
+    problems = []
+    (role,) = database.query("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolcanlogin "
+                             "FROM pg_roles WHERE rolname = %s", app)
+    if role != (False, False, False, False, False, True):
+        problems.append(f"attributes {role}")
+    tables = [name for (name,) in database.query(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+    if not tables:
+        problems.append("no table (the migrations did not run)")
+    for table in tables:
+        (privileges,) = database.query(
+            "SELECT has_table_privilege(%s, %s, 'SELECT'), has_table_privilege(%s, %s, 'INSERT'), "
+            "has_table_privilege(%s, %s, 'UPDATE'), has_table_privilege(%s, %s, 'DELETE'), "
+            "has_table_privilege(%s, %s, 'TRUNCATE'), has_table_privilege(%s, %s, 'REFERENCES')",
+            *[value for _ in range(6) for value in (app, f"public.{table}")])
+        if privileges != (True, True, True, True, False, False):
+            problems.append(f"{table}: {privileges}")
+    (creates,) = database.query("SELECT has_schema_privilege(%s, 'public', 'CREATE'), "
+                                "has_database_privilege(%s, current_database(), 'CREATE')", app, app)
+    if creates != (False, False):
+        problems.append(f"CREATE on schema public / the database: {creates}")
+    return problems

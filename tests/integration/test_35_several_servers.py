@@ -1,0 +1,210 @@
+"""Scenario 35: several servers. A managed database's stand-in (TLS, an admin without
+SUPERUSER), two app servers (inventory group `app`) and an edge (group `edge`) on one
+private network; every request of the scenario goes through the edge's published 443.
+
+One group for the module, in order: a fresh deploy, a second run, an update with a
+migration under load, two deploys at once, a version that never gets healthy, and an app
+server that stops.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from tasks import layout
+from tests.integration.helpers import ADD_NOTE_MIGRATION, app_copy, app_role_problems, audit_log, containers, \
+    lock_is_free, start_times, wait_until
+from tests.testbed import harness
+from tests.testbed.load import RequestLoop
+
+PATHS = ("/api/health", "/", "/api/db-health")
+APPS = ("app1", "app2")
+
+
+class Group:
+    """The group's servers, the database, and how to deploy them as an operator would."""
+
+    def __init__(self, testbed, managed, app1, app2, edge):
+        self.testbed, self.managed = testbed, managed
+        self.servers = {"app1": app1, "app2": app2, "edge": edge}
+        self.ca = None
+
+    def inventory(self, app=harness.SAMPLE_APP, **overrides) -> dict:
+        common = self.testbed.settings(app, **self.managed.settings(), **overrides)
+        return {
+            "app": [self.servers[name].named_entry(name, **common,
+                                                   srq_hpn_private_address=self.servers[name].address())
+                    for name in APPS],
+            "edge": [self.servers["edge"].named_entry("edge", **self.testbed.settings(**overrides))],
+        }
+
+    def deploy(self, app=harness.SAMPLE_APP, *args, operator="operator", expect_ok=True, **overrides):
+        run = harness.run_pyinfra(self.inventory(app, **overrides), "deploy.py", "-y", "--json", *args,
+                                  env={**self.managed.env(), "SRQ_HPN_OPERATOR": operator})
+        if expect_ok:
+            assert run.returncode == 0, run.describe()
+        else:
+            assert run.returncode != 0, f"the deploy succeeded:\n{run.describe()}"
+            assert "site-packages/pyinfra" not in run.output and "An internal exception" not in run.output
+        return run
+
+    def api_image(self, name: str) -> str:
+        _code, image = self.servers[name].exec("docker inspect --format '{{.Config.Image}}' srq-hpn-api")
+        return image.strip()
+
+    def release(self, name: str) -> str:
+        _code, current = self.servers[name].exec(f"cat {layout.STATE_DIR}/releases/current")
+        return current.strip()
+
+    def get(self, path: str):
+        return harness.https_get(self.servers["edge"], path, self.ca)
+
+
+@pytest.fixture(scope="module")
+def grp(testbed):
+    managed = testbed.start_managed_db("managed-35")
+    servers = [testbed.start_server(name) for name in ("group-app1", "group-app2", "group-edge")]
+    group = Group(testbed, managed, *servers)
+    try:
+        run = group.deploy()
+        group.ca = harness.caddy_root_ca(servers[2], testbed.workdir / "edge-ca.crt", layout.EDGE_CONTAINER)
+        group.first_run = run
+        yield group
+    finally:
+        for server in servers:
+            server.remove()
+        managed.remove()
+
+
+def with_version(tmp_path, version: int, migration: bool = False):
+    app = app_copy(harness.SAMPLE_APP, tmp_path / f"app-{version}")
+    main = app / "apps/api/app/main.py"
+    main.write_text(main.read_text() + f'\n\n@app.get("/api/version")\ndef version():\n    return {{"version": {version}}}\n')
+    if migration:
+        (app / "apps/api/alembic/versions/0003_add_note.py").write_text(ADD_NOTE_MIGRATION)
+    return app
+
+
+def migration_history(server) -> list[dict]:
+    _code, text = server.exec(f"cat {layout.STATE_DIR}/migrations/history.jsonl 2>/dev/null || true")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def listening(server) -> list[str]:
+    _code, out = server.exec("ss -Hltn")
+    return [line.split()[3] for line in out.splitlines() if line.strip()]
+
+
+def test_a_fresh_group_serves_through_the_edge_on_the_managed_database(grp):
+    response = grp.get("/api/db-health")
+    assert response.status == 200, response
+    assert grp.get("/").status == 200
+    assert app_role_problems(grp.managed) == []
+    for name in APPS:
+        server = grp.servers[name]
+        services = {info["service"] for info in containers(server).values()}
+        assert services >= {layout.API, layout.WEB, layout.CADDY} and layout.DB not in services, services
+        ports = listening(server)
+        assert f"{server.address()}:80" in ports, ports
+        public = [port for port in ports if port.rsplit(":", 1)[1] in ("80", "443", "3000", "8000", "5432")
+                  and not port.startswith((server.address() + ":", "127.0.0.1:", "[::1]:", "127.0.0.11:"))]
+        assert public == [], f"{name} listens publicly on {public}"
+    edge_services = {info["service"] for info in containers(grp.servers["edge"]).values()}
+    assert edge_services == {layout.CADDY}, edge_services
+    # The scheduled backups of the shared database run on the first app server only.
+    states = {name: grp.servers[name].exec(f"systemctl is-active {layout.BACKUP_TIMER}", check=False)[1].strip()
+              for name in APPS}
+    assert states == {"app1": "active", "app2": "inactive"}, states
+
+
+def test_a_second_run_of_the_group_changes_nothing(grp):
+    before = {name: start_times(server) for name, server in grp.servers.items()}
+    run = grp.deploy()
+    assert run.changed_operations() == [], f"operations that changed on the second run: {run.changed_operations()}"
+    assert {name: start_times(server) for name, server in grp.servers.items()} == before
+
+
+def test_an_update_with_a_migration_runs_it_once_and_swaps_one_server_at_a_time(grp, tmp_path):
+    app = with_version(tmp_path, 3, migration=True)
+    started = time.monotonic()
+    with RequestLoop(grp.servers["edge"], grp.ca, PATHS, rate=40) as loop:
+        run = grp.deploy(app)
+        wait_until(lambda: loop.sent >= 1000, "1,000 requests through the edge", timeout=120)
+    print(f"\nupdate with a migration across two app servers: {time.monotonic() - started:.0f}s, {loop.summary()}")
+    assert loop.sent >= 1000 and loop.failed == 0, loop.summary()
+    assert grp.managed.query("SELECT version_num FROM alembic_version") == [("0003",)]
+    assert grp.get("/api/version").json() == {"version": 3}
+    # Once: on the first app server, which alone has the migration's record and the backup before it.
+    migrated = {name: [record for record in migration_history(grp.servers[name]) if record["to"] == "0003"]
+                for name in APPS}
+    assert [record["result"] for record in migrated["app1"]] == ["migrated"] and migrated["app2"] == [], migrated
+    assert audit_log(grp.servers["app1"])[-1]["migration_after"] == ["0003"]
+    assert run.output.count("Migrating") == 1, "the migration ran more than once"
+    # One at a time: app2's swap began once app1's had ended.
+    first, second = run.output.index("[app1] Bringing up"), run.output.index("[app2] Bringing up")
+    assert first < second
+    assert "[app1] Success" in run.output[first:second], "app2's swap began before app1's ended"
+    for name in APPS:
+        assert grp.release(name) == grp.release("app1")
+
+
+def test_two_deploys_of_the_group_at_once_one_refuses_before_any_server_changes(grp, tmp_path):
+    app = with_version(tmp_path, 4)
+    lines_before = {name: len(audit_log(grp.servers[name])) for name in (*APPS, "edge")}
+    results = {}
+
+    def first():
+        results["a"] = grp.deploy(app, operator="operator-a")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    wait_until(lambda: not lock_is_free(grp.servers["app1"]), "operator-a's lock on app1", timeout=120)
+    refused = grp.deploy(app, operator="operator-b", expect_ok=False)
+    thread.join()
+    assert "operator-a" in refused.output, refused.output[-3000:]
+    assert "Not taking the deploy lock of app2" in refused.output, refused.output[-3000:]
+    for name in (*APPS, "edge"):
+        records = audit_log(grp.servers[name])[lines_before[name]:]
+        assert [r for r in records if r["operator"] == "operator-b"] == [], f"{name}: operator-b left {records}"
+        assert lock_is_free(grp.servers[name])
+    assert grp.get("/api/version").json() == {"version": 4}
+
+
+def test_a_version_that_never_gets_healthy_stops_the_rollout_on_the_first_server(grp, tmp_path):
+    app = with_version(tmp_path, 5)
+    main = app / "apps/api/app/main.py"
+    main.write_text(main.read_text().replace('    return {"ok": True, "service": "api"}',
+                                             '    raise RuntimeError("this version never gets healthy")'))
+    images = {name: grp.api_image(name) for name in APPS}
+    releases = {name: grp.release(name) for name in APPS}
+    with RequestLoop(grp.servers["edge"], grp.ca, PATHS) as loop:
+        run = grp.deploy(app, expect_ok=False, srq_hpn_ready_timeout=15)
+    assert loop.sent >= 100 and loop.failed == 0, loop.summary()
+    assert "the new version of api did not become ready" in run.output
+    assert "Not swapping app2" in run.output
+    assert {name: grp.api_image(name) for name in APPS} == images, "a server runs the failed version"
+    for name in APPS:
+        assert f"Group: {name} runs release {releases[name]}" in run.output, run.output[-3000:]
+        assert lock_is_free(grp.servers[name])
+    assert grp.get("/api/version").json() == {"version": 4}
+
+
+def test_the_edge_keeps_serving_when_an_app_server_stops(grp):
+    app2 = grp.servers["app2"]
+    with RequestLoop(grp.servers["edge"], grp.ca, PATHS) as loop:
+        time.sleep(3)
+        stopped_at = time.monotonic()
+        app2.container.stop(timeout=20)
+        down_after = time.monotonic() - stopped_at
+        time.sleep(30)
+    noticed = max((t - stopped_at for t in loop.failed_at if t >= stopped_at), default=0.0)
+    print(f"\napp2 stopped (docker stop took {down_after:.1f}s): {loop.summary()}; the last failed request "
+          f"{noticed:.1f}s after the stop began")
+    interval = float(layout.EDGE_HEALTH_INTERVAL.rstrip("s")) + float(layout.EDGE_HEALTH_TIMEOUT.rstrip("s"))
+    late = [t - stopped_at for t in loop.failed_at if t - stopped_at > down_after + interval]
+    assert late == [], f"requests failed after the health check could notice: {late}; {loop.summary()}"
+    assert grp.get("/api/db-health").status == 200
