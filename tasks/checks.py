@@ -17,7 +17,10 @@ from tasks.settings import Settings
 from tasks.validation import KNOWN_DEFAULT_PASSWORDS, MIN_DISTINCT_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 
 PASS, WARN, FAIL, CANNOT = "pass", "warn", "fail", "cannot-check"
-STATUSES = (PASS, WARN, FAIL, CANNOT)
+# An item that does not apply to the server's role (an app server's database port, an edge's
+# backups): said, with the reason, and never a problem.
+NOT_APPLICABLE = "n/a"
+STATUSES = (PASS, WARN, FAIL, CANNOT, NOT_APPLICABLE)
 
 
 @dataclass(frozen=True)
@@ -158,4 +161,5 @@ def line(result: dict) -> str:
 
 def summary(results: list[dict]) -> str:
     counts = {status: sum(1 for r in results if r["status"] == status) for status in STATUSES}
-    return ", ".join(f"{counts[status]} {status}" for status in STATUSES)
+    return ", ".join(f"{counts[status]} {status}" for status in STATUSES
+                     if status != NOT_APPLICABLE or counts[status])

@@ -85,27 +85,41 @@ def url_host_port(url: str) -> tuple[str, int] | None:
         return None
 
 
+DATABASE_URLS_KEY = "x-database-urls"  # kept in a stripped configuration: service -> variable -> (host, port)
+
+
+def database_urls(config: dict) -> dict[str, dict[str, tuple[str, int]]]:
+    """Where each service's database URLs point (service -> variable -> (host, port)), the db
+    service's own environment aside: from a configuration stripped of its values
+    (tasks.facts.compose keeps this much), else read from the environment."""
+    if DATABASE_URLS_KEY in config:
+        return {service: {variable: tuple(target) for variable, target in found.items()}
+                for service, found in (config[DATABASE_URLS_KEY] or {}).items()}
+    urls: dict[str, dict[str, tuple[str, int]]] = {}
+    for name, service in (config.get("services") or {}).items():
+        if name == layout.DB:
+            continue
+        environment = service.get("environment") or {}
+        found = {variable: target for variable, value in environment.items()
+                 if (target := url_host_port(str(value or ""))) is not None}
+        if found:
+            urls[name] = found
+    return urls
+
+
 def database_clients(config: dict) -> list[str]:
     """The services whose environment holds a database URL (they connect to the database)."""
-    clients = []
-    for name, service in (config.get("services") or {}).items():
-        environment = service.get("environment") or {}
-        if name != layout.DB and any(url_host_port(str(value or "")) for value in environment.values()):
-            clients.append(name)
-    return clients
+    return list(database_urls(config))
+
 
 def external_url_problems(config: dict, host: str, port: int) -> list[str]:
     """What the app's resolved compose configuration (resolved with POSTGRES_HOST and POSTGRES_PORT
     set) still points at another database than ``host:port``."""
-    problems = []
-    for name, service in (config.get("services") or {}).items():
-        if name == layout.DB:
-            continue
-        for variable, value in (service.get("environment") or {}).items():
-            target = url_host_port(str(value or ""))
-            if target is not None and target not in ((host.rstrip(".").lower(), port), (host, port)):
-                problems.append(f"{name}: {variable} connects to {target[0]}:{target[1]}, not {host}:{port}")
-    return problems
+    wanted = ((host.rstrip(".").lower(), port), (host, port))
+    return [f"{service}: {variable} connects to {target[0]}:{target[1]}, not {host}:{port}"
+            for service, found in database_urls(config).items()
+            for variable, target in found.items() if target not in wanted]
+
 
 def external_contract_error(problems: list[str]) -> ContractError:
     return ContractError(

@@ -18,6 +18,7 @@ import tarfile
 from tasks import layout
 from tasks.commands import compose, compose_files_only, parse_status, quote, status_block
 from tasks.digest import sha256
+from tasks.external_db import DATABASE_URLS_KEY, database_urls
 from tasks.remote import QuietFact, RemoteError, ask_quietly, run
 
 HASHES_MARK = "@@hashes"
@@ -33,8 +34,9 @@ def build_digests(config: dict) -> dict[str, str]:
 
 def stripped(config: dict) -> dict:
     """A resolved configuration without the values of .env.production (kept: the digests of
-    what the builds depend on, computed first)."""
+    what the builds depend on, and where the database URLs point, computed first)."""
     digests = build_digests(config)
+    urls = database_urls(config)  # where the services connect (host and port only, no credentials)
     for service in (config.get("services") or {}).values():
         service.pop("environment", None)
         if isinstance(service.get("build"), dict):
@@ -45,6 +47,7 @@ def stripped(config: dict) -> dict:
                 entry.pop("content", None)
                 entry.pop("environment", None)
     config["x-build-digests"] = digests
+    config[DATABASE_URLS_KEY] = urls
     return config
 
 

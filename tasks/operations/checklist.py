@@ -13,7 +13,7 @@ from tasks import checks, facts, layout, render
 from tasks.operations.release import now
 from tasks.remote import executing, fail
 
-COLOURS = {checks.PASS: "green", checks.WARN: "yellow", checks.FAIL: "red", checks.CANNOT: "cyan"}
+COLOURS = {checks.PASS: "green", checks.WARN: "yellow", checks.FAIL: "red", checks.CANNOT: "cyan", checks.NOT_APPLICABLE: "blue"}
 
 
 @operation()

@@ -76,10 +76,11 @@ json_string() {
 }
 
 # json_record ITEM STATUS EVIDENCE: one line of srq-hpn-check. The status not-set-up
-# is a warn that says so ("not_set_up": true).
+# is a warn that says so ("not_set_up": true); not-applicable is n/a (the server's role).
 json_record() {
 	local status=$2 not_set_up=false
 	if [ "$status" = not-set-up ]; then status=warn not_set_up=true; fi
+	if [ "$status" = not-applicable ]; then status=n/a; fi
 	printf '{"item":%s,"status":%s,"not_set_up":%s,"evidence":%s}\n' \
 		"$(json_string "$1")" "$(json_string "$status")" "$not_set_up" "$(json_string "$3")"
 }

@@ -4,7 +4,8 @@
 # on the next deploy.
 #
 # A check_<item> function prints one record, "STATUS<TAB>EVIDENCE", where STATUS is
-# pass, warn, fail, cannot-check, or not-set-up (a warn: that part is not installed).
+# pass, warn, fail, cannot-check, or not-set-up (a warn: that part is not installed), or
+# not-applicable (the item is not this server's to judge: its role, see ROLE in deploy.env).
 # The evidence names files, containers, ports, ages and counts: never a secret's value.
 # Every check only reads: nothing on the server changes.
 

@@ -150,7 +150,7 @@ def app_copy(source: Path, destination: Path) -> Path:
 
 # --- The checklist -------------------------------------------------------------------
 
-CHECKLIST_LINE = re.compile(r"^\s*\[[^\]]+\]\s+(pass|warn|fail|cannot-check)\s+(.+?) \[(\w+)\]: (.*)$")
+CHECKLIST_LINE = re.compile(r"^\s*\[[^\]]+\]\s+(pass|warn|fail|cannot-check|n/a)\s+(.+?) \[(\w+)\]: (.*)$")
 
 
 @dataclass

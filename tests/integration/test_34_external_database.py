@@ -80,7 +80,7 @@ def test_the_scheduled_backup_dumps_the_external_database(external_server, manag
     name = take_backup(server)
     record = manifest(server, name)
     assert record["tables"], record
-    assert record["alembic_revision"] == managed.query("SELECT version_num FROM alembic_version")[0][0]
+    assert record["alembic_revision"] == [managed.query("SELECT version_num FROM alembic_version")[0][0]]
     _code, leftovers = server.exec(f"docker ps -aq --filter label={layout.DB_CLIENT_LABEL}")
     assert leftovers.strip() == "", "the backup's database client was left running"
     assert name in backups(server)

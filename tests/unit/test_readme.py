@@ -375,7 +375,7 @@ def test_checklist_lines_are_what_the_server_prints(path, lines):
 def test_a_fresh_deploy_shows_its_backup_timer():
     """A deploy always installs the backup timer, so a freshly deployed server's backups
     line is never the one of a server without it."""
-    assert "backups.schedule(settings)" in text(ROOT / "deploy.py")
+    assert "backups.schedule(settings, deployment.backups_on)" in text(ROOT / "deploy.py")
     missing_timer = [pattern for status, pattern in evidence_patterns()["backups"]
                      if pattern.fullmatch(f"no {layout.BACKUP_TIMER} on this server: no automated backups")]
     assert missing_timer
@@ -390,7 +390,7 @@ def test_a_fresh_deploy_shows_its_backup_timer():
 
 
 def test_readme_lists_the_deploys_steps():
-    steps = [int(n) for n in re.findall(r"^# (\d+)\. ", text(ROOT / "deploy.py"), flags=re.M)]
+    steps = [int(n) for n in re.findall(r"^(?:    )?# (\d+)\. ", text(ROOT / "deploy.py"), flags=re.M)]
     assert steps == list(range(1, len(steps) + 1))
     for path in (README, ROOT / "docs" / "deploy.md"):
         markdown = text(path).split("pyinfra inventory.py deploy.py", 1)[1]
