@@ -73,12 +73,16 @@ else:  # the edge of several app servers (its steps come after theirs in pyinfra
     # E1. The edge's own lock (a run of the group holds every server's).
     run = release.begin(deployment)
 
-    # E2. Docker Engine and Compose v2, pulling Caddy's image on a fresh install.
+    # E2. Docker Engine and Compose v2, pulling Caddy's image on a fresh install; the server programs (the checks).
     docker.install(settings, [layout.EDGE_IMAGE])
+    programs.install(settings)
 
     # E3. Caddy alone: the certificate, /api/* and the rest load-balanced across the app servers with active
     #     health checks; started, or its Caddyfile reloaded in place; then the site checked through it.
     edge.serve(deployment)
 
-    # E4. The audit line, and release the lock.
+    # E4. The monitor (with a webhook): the edge's checks every minute, alerts when HTTPS or Caddy fail.
+    monitor.install(settings)
+
+    # E5. The audit line, and release the lock.
     release.end(run)

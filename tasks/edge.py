@@ -61,6 +61,10 @@ def serve(deployment: Deployment):
                   path=paths.edge_caddyfile, content=caddyfile)
     files.put(name=f"Ensure {paths.edge_compose} runs Caddy alone", src=StringIO(compose), dest=paths.edge_compose,
               mode="644")
+    files.put(name=f"Ensure {paths.stack_env} names the edge's Caddy (for the checks)",
+              src=StringIO(render.stack_env(layout.EDGE_PROJECT, {layout.CADDY: layout.EDGE_CONTAINER},
+                                            f"{layout.CADDY_CONFIG_DIR}/Caddyfile")),
+              dest=paths.stack_env, mode="644")
     edge_running(
         name="Ensure the edge's Caddy runs its configuration"
              + (" (start it)" if start else " (reload its Caddyfile in place)" if reload else ""),

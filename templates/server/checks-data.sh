@@ -118,10 +118,6 @@ check_backups() {
 # base backup, and with the off-server copy the archive's copy keeps up.
 check_wal_archive() {
 	local container stats mode last_ok last_failed failed_wal id dir bases newest earliest latest shipped age
-	if external_db; then
-		result warn "the database is external ($DB_HOST): its point-in-time recovery is the provider's, which this server cannot see (turn it on in its console); the logical backups here still run"
-		return
-	fi
 	if [ "${WAL_ARCHIVE:-0}" != 1 ]; then
 		result not-set-up "backup_wal_archive is off: the database can go back to its backups' times only"
 		return

@@ -80,8 +80,6 @@ check_db_port() {
 		result fail "5432 is reachable from outside: $public (publish it on 127.0.0.1 only, or not at all)"
 	elif [ -n "$published" ]; then
 		result pass "5432 on 127.0.0.1 only ($published); from outside only through SSH"
-	elif external_db; then
-		result pass "the database is external ($DB_HOST:$DB_PORT, its exposure is the provider's): nothing listens on 5432 here"
 	else
 		result pass "5432 is not published and nothing listens on it publicly"
 	fi

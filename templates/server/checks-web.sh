@@ -8,6 +8,14 @@ expected_domain() { echo "${EXPECTED_DOMAIN:-$DOMAIN}"; }
 check_domain() {
 	local wanted in_env caddy in_caddy=""
 	wanted=$(expected_domain)
+	if [ "${ROLE:-server}" = edge ]; then  # the edge's Caddyfile names the site itself
+		if grep -qxF "$wanted {" "$STATE_DIR/edge/Caddyfile" 2>/dev/null; then
+			result pass "the edge's Caddyfile serves $wanted"
+		else
+			result fail "the edge's Caddyfile ($STATE_DIR/edge/Caddyfile) does not serve $wanted: deploy to apply the settings"
+		fi
+		return
+	fi
 	in_env=$(env_value DOMAIN)
 	caddy=$(service_container "$CADDY_SERVICE")
 	if [ -n "$caddy" ]; then
