@@ -14,7 +14,7 @@ from tasks import preflight, programs, recovery
 deployment = preflight.check_command("drill")
 
 # 2. The server programs, and what they read (deploy.env), as these settings say.
-programs.install(deployment.settings)
+programs.install(deployment.settings, deployment.backups_on)
 
 # 3. Restore the backup into a scratch database container, compare it with its manifest
 #    (revision, rows of every table, the app role's grants), record the result, print a table.

@@ -21,7 +21,7 @@ run = release.begin(deployment, action="restore", plan=plan,
                     {"point_in_time": settings.restore_time, "from": settings.restore_from})
 
 # 4. The server programs, and what they read (deploy.env), as these settings say.
-programs.install(settings)
+programs.install(settings, deployment.backups_on)
 
 # 5. The backup (or the database at restore_time, recovered from the WAL archive and written as a backup)
 #    restored beside the live database; Caddy's maintenance page on, the app stopped,

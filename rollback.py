@@ -29,7 +29,7 @@ plan = plans.for_stack(settings, target, backup)
 run = release.begin(deployment, "rollback", plan=plan)
 
 # 5. The deploy's server programs, with this run's settings (timeouts); a standby of each upstream swapped.
-programs.install(settings)
+programs.install(settings, deployment.backups_on)
 stack.standby(plan)
 
 # 6. With a backup to restore: the database replaced by it (maintenance page, safety backup first).

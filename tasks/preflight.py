@@ -158,6 +158,9 @@ def check(ship: bool = True) -> Deployment:
     settings, upload, problems = local_problems(host.data.dict(), ship)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    if not ship and settings.edge:
+        raise PreflightError(f"{host.name} is the edge: it has no release of the app to roll back; "
+                             f"add --limit {group.APP_GROUP} (nothing was changed)")
     if group.is_group(host.state.inventory):
         # Several servers: a failure on one stops the run on all (pyinfra's own rule), so that
         # the servers not yet reached keep what they run.
@@ -182,9 +185,16 @@ def check(ship: bool = True) -> Deployment:
         host.log(EnvSources.origins(variables))
     for line in dns_warning(settings):
         host.log_styled(line, fg="yellow", log_func=logger.warning)
-    first = group.first_app(host.state.inventory) if settings.behind_edge else None
-    return Deployment(settings=settings, upload=upload, on_server=on_server,
-                      backups_on="" if first is None or first.name == host.name else first.name)
+    return Deployment(settings=settings, upload=upload, on_server=on_server, backups_on=backups_on(settings))
+
+
+def backups_on(settings: Settings) -> str:
+    """Of a group's servers, the app server that takes (and drills) the backups of the shared
+    database, when it is not this one ("" on one server, and on that app server)."""
+    if not (settings.behind_edge or settings.edge):
+        return ""
+    first = group.first_app(host.state.inventory)
+    return "" if first is None or first.name == host.name else first.name
 
 
 def dns_warning(settings: Settings) -> list[str]:
@@ -253,6 +263,10 @@ def check_command(action: str) -> Deployment:
         problems += restore_problems(with_defaults(data, load_defaults()))
     if problems:
         raise PreflightError(f"{action} refused for {host.name}: {SettingsError(problems)}") from None
+    elsewhere = backups_on(settings)
+    if elsewhere:
+        raise PreflightError(f"{action} refused for {host.name}: the group's backups are on {elsewhere}; "
+                             f"add --limit {elsewhere} (nothing was changed)")
     wanted = settings.restore_backup if action == "restore" else settings.drill_backup
     if wanted and (action == "restore" or settings.drill_from == "local"):
         problems += backup_problems(settings, wanted, complete=action == "restore")
