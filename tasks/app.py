@@ -28,7 +28,6 @@ def build_and_migrate(settings: Settings, plan: Plan):
              + (" (once, on the first app server, before any server is swapped)" if settings.behind_edge else ""),
         paths=settings.paths,
         plan=plan,
-        _run_once=settings.behind_edge,
     )
 
 

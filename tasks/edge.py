@@ -3,9 +3,10 @@ with the certificate, load-balancing /api/* and the rest across the app servers'
 addresses with active health checks, so that a server that is down is skipped. Its own
 compose project (``srq-hpn-edge``), its files in the state directory's ``edge/``.
 
-pyinfra orders operations by where deploy.py calls them: the edge's come after the app
-servers' steps, so a first deploy of the group brings the app servers up before the edge
-checks the site through them.
+pyinfra orders each server's operations as deploy.py calls them, and the operations of
+several servers by the ones they share: every server of the group runs one operation here
+(``app_servers_done``), so the edge's come after the app servers' steps, and a first deploy
+of the group brings the app servers up before the edge checks the site through them.
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ def upstreams() -> list[str]:
 
 @deploy("Serve the site through the edge")
 def serve(deployment: Deployment):
+    """Every server of a group passes here (pyinfra then orders what follows after every app
+    server's steps); the edge then runs Caddy alone. Nothing on one server."""
     settings = deployment.settings
+    if not group.is_group(host.state.inventory):
+        return
+    app_servers_done(name="Ensure every app server of the group has the release before the edge changes")
+    if not settings.edge:
+        return
     paths = settings.paths
     caddyfile, compose = render.edge_caddyfile(settings, upstreams()), render.edge_compose(settings)
     # Decided now, from the server's files as they are (the plan), before they are written.
@@ -104,3 +112,13 @@ def edge_running(paths: layout.Paths, start: bool, reload: bool):
                                   f"{layout.CADDY_CONFIG_DIR}/Caddyfile", "--adapter", "caddyfile", "--force"))
     else:
         host.noop("the edge's Caddy runs its configuration")
+
+
+@operation()
+def app_servers_done():
+    """
+    Ensure every app server of the group has finished its steps before the edge's begin: an
+    operation every server of the group runs at this point, which pyinfra orders after each
+    one's earlier steps (a rendezvous; it changes nothing).
+    """
+    host.noop("every server of the group reached this step")

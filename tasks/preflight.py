@@ -49,7 +49,9 @@ class Deployment:
     @property
     def pulled_images(self) -> list[str]:
         """The images the uploaded checkout's compose files name (the database's first);
-        none in git mode, where the files are read on the server only."""
+        none in git mode, where the files are read on the server only; the edge's Caddy."""
+        if self.settings.edge:
+            return [layout.EDGE_IMAGE]
         if self.upload is None:
             return []
         return appspec.pulled_images(list(compose_documents(self.upload).values()))

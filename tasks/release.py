@@ -103,6 +103,9 @@ def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = 
 def finish(run_: Run, deployment: Deployment):
     settings = deployment.settings
     plan = run_.plan
+    if plan is None:  # the edge: no release of its own
+        lock_released(name="Ensure the audit log has this run's line and the lock is released", run_=run_)
+        return
     words = ([f"release {plan.release.id or '(fetched)'} goes live"] if plan.goes_live else []) + \
         [f"remove release {old['release']}" for old, _images in plan.pruned]
     release_recorded(
