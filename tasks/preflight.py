@@ -163,10 +163,6 @@ def check(ship: bool = True) -> Deployment:
     if not ship and settings.edge:
         raise PreflightError(f"{host.name} is the edge: it has no release of the app to roll back; "
                              f"add --limit {group.APP_GROUP} (nothing was changed)")
-    if group.is_group(host.state.inventory):
-        # Several servers: a failure on one stops the run on all (pyinfra's own rule), so that
-        # the servers not yet reached keep what they run.
-        host.state.config.FAIL_PERCENT = 0
     # One round trip: the server's env file, and the answers to the facts the last run asked.
     snapshot.watch(host)
     try:

@@ -36,8 +36,11 @@ class _AuditAndUnlockOnFailure(BaseStateCallback):
             return
         what = ", ".join(state.get_op_meta(op_hash).names)
         if group.is_group(state.inventory):
-            # One host failed: the whole group's run stops (FAIL_PERCENT = 0); every server this
-            # run holds is left as it is, its lock released, and the operator told who runs what.
+            # One host failed: the whole group's run stops after this operation (pyinfra's own
+            # FAIL_PERCENT, at 0 from now: a deploy file's config does not last until its run);
+            # every server this run holds is left as it is, its lock released, and the operator
+            # told who runs what.
+            state.config.FAIL_PERCENT = 0
             if not group.stop(host.name, what):
                 return
             for name, run_ in _runs.items():

@@ -181,6 +181,11 @@ def resolve(settings: Settings, on_server: dict) -> EnvSources:
     """The two passwords, and the sources of every other value (read at execution)."""
     postgres, postgres_from = choose("POSTGRES_PASSWORD", os.environ, on_server)
     app, app_from = choose("POSTGRES_APP_PASSWORD", os.environ, on_server)
+    if settings.behind_edge and app_from != PASSWORD_SOURCES[0]:
+        raise PyinfraError(
+            f"POSTGRES_APP_PASSWORD is the password of {settings.postgres_app_user}, the role every app server of the "
+            "group shares: set it in your environment (from your secrets manager), so that they all give the same one; "
+            "a server's own or a generated one would lock the others out. Nothing on the server was changed.")
     if settings.external_db and postgres_from == PASSWORD_SOURCES[2]:
         raise PyinfraError(
             f"POSTGRES_PASSWORD is the password of {settings.postgres_user}, the admin role of the external database "

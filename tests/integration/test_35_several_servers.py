@@ -10,6 +10,8 @@ server that stops.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import threading
 import time
 
@@ -30,6 +32,8 @@ class Group:
 
     def __init__(self, testbed, managed, app1, app2, edge):
         self.testbed, self.managed = testbed, managed
+        # The app role's password, shared by the app servers: the operator's, as the admin's.
+        self.env = {**managed.env(), "POSTGRES_APP_PASSWORD": secrets.token_urlsafe(32)}
         self.servers = {"app1": app1, "app2": app2, "edge": edge}
         self.ca = None
 
@@ -44,7 +48,7 @@ class Group:
 
     def deploy(self, app=harness.SAMPLE_APP, *args, operator="operator", expect_ok=True, **overrides):
         run = harness.run_pyinfra(self.inventory(app, **overrides), "deploy.py", "-y", "--json", *args,
-                                  env={**self.managed.env(), "SRQ_HPN_OPERATOR": operator})
+                                  env={**self.env, "SRQ_HPN_OPERATOR": operator})
         if expect_ok:
             assert run.returncode == 0, run.describe()
         else:
@@ -119,6 +123,29 @@ def test_a_fresh_group_serves_through_the_edge_on_the_managed_database(grp):
     states = {name: grp.servers[name].exec(f"systemctl is-active {layout.BACKUP_TIMER}", check=False)[1].strip()
               for name in APPS}
     assert states == {"app1": "active", "app2": "inactive"}, states
+
+
+def test_the_checklist_judges_each_server_by_its_role(grp):
+    run = harness.run_pyinfra(grp.inventory(), "checklist.py", "-y", env=grp.env)
+    items: dict[str, dict[str, tuple[str, str]]] = {}
+    for line in run.stderr.splitlines():
+        found = re.match(r"^\s*\[([^\]]+)\]\s+(pass|warn|fail|cannot-check|n/a)\s+(.+?) \[(\w+)\]: (.*)$", line)
+        if found:
+            name, status, _title, key, evidence = found.groups()
+            items.setdefault(name, {})[key] = (status, evidence)
+    assert sorted(items) == ["app1", "app2", "edge"], run.describe()
+    failed = {name: [key for key, (status, _) in found.items() if status == "fail"] for name, found in items.items()}
+    assert failed == {"app1": [], "app2": [], "edge": []}, (failed, run.describe())
+    for name in APPS:
+        for key in ("db_port", "https", "http_redirect", "wal_archive"):
+            assert items[name][key][0] == "n/a", (name, key, items[name][key])
+    assert items["app1"]["backups"][0] != "n/a" and items["app2"]["backups"] == (
+        "n/a", "the group's shared database is backed up, and its backups drilled, on app1")
+    assert items["app1"]["app_role"][0] == "pass" and items["app2"]["app_role"][0] == "pass"
+    for key in ("passwords", "env_file", "migrations", "app_role", "backups", "containers"):
+        assert items["edge"][key][0] == "n/a", (key, items["edge"][key])
+    for key in ("https", "http_redirect", "caddy", "domain", "app_ports"):
+        assert items["edge"][key][0] == "pass", (key, items["edge"][key])
 
 
 def test_a_second_run_of_the_group_changes_nothing(grp):
