@@ -40,29 +40,6 @@ run_check() {
 	printf '%s\t%s\t%s\n' "$item" "$status" "$evidence"
 }
 
-# not_applicable ITEM: why ITEM is not this server's to judge, or nothing when it is: the
-# server's role (ROLE in deploy.env: an edge holds no database and no secret; an app server
-# behind the edge serves no HTTPS), an external database (its port and point-in-time
-# recovery are the provider's), a group whose shared database another app server backs up.
-not_applicable() {
-	case "${ROLE:-server}:$1" in
-	edge:passwords | edge:secrets_in_git | edge:env_file | edge:api_superuser | edge:password_age)
-		echo "the edge holds no password and no secret of the app (Caddy and its certificate only)" ;;
-	edge:migrations | edge:app_role | edge:backups | edge:wal_archive | edge:restore_drill)
-		echo "the edge has no database: run the checklist on the app servers" ;;
-	edge:containers)
-		echo "the edge runs Caddy alone: see the caddy item" ;;
-	app:dns | app:https | app:http_redirect)
-		echo "HTTPS is the edge's: this app server answers plain HTTP on ${PRIVATE_ADDRESS:-its private address}:80 only (run the checklist on the edge)" ;;
-	*:db_port)
-		! external_db || echo "the database is external ($DB_HOST:$DB_PORT): nothing of it listens here, and its exposure is the provider's" ;;
-	*:wal_archive)
-		! external_db || echo "the database is external ($DB_HOST): its point-in-time recovery is the provider's (turn it on in its console); the logical backups still run" ;;
-	*:backups | *:restore_drill)
-		[ -z "${BACKUPS_ON:-}" ] || echo "the group's shared database is backed up, and its backups drilled, on $BACKUPS_ON" ;;
-	esac
-}
-
 # All the items this server can check, in the checklist's order.
 all_checks() { declare -F | awk '{print $3}' | sed -n 's/^check_//p'; }
 

@@ -232,3 +232,29 @@ esac
     https, redirect = (line.split("\t") for line in done.stdout.splitlines())
     assert https[:2] == ["https", "fail"] and "Caddy is not running" in https[2], done.stdout + done.stderr
     assert redirect[:2] == ["http_redirect", "fail"] and "Caddy is not running" in redirect[2]
+
+
+def _not_applicable(item: str, **env: str) -> str:
+    done = subprocess.run(["bash", "-c", '. "$0"; not_applicable "$1"', str(JUDGE), item],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env}, check=True)
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("item, env, why", [
+    ("db_port", {}, ""),
+    ("https", {"ROLE": "server"}, ""),
+    ("https", {"ROLE": "app", "PRIVATE_ADDRESS": "10.0.0.5"}, "HTTPS is the edge's: this app server answers plain "
+     "HTTP on 10.0.0.5:80 only (run the checklist on the edge)"),
+    ("db_port", {"DB_HOST": "db.example.net", "DB_PORT": "5432"}, "the database is external (db.example.net:5432): "
+     "nothing of it listens here, and its exposure is the provider's"),
+    ("wal_archive", {"DB_HOST": "db.example.net"}, "the database is external (db.example.net): its point-in-time "
+     "recovery is the provider's (turn it on in its console); the logical backups still run"),
+    ("backups", {"ROLE": "app", "BACKUPS_ON": "app1"}, "the group's shared database is backed up, and its backups "
+     "drilled, on app1"),
+    ("backups", {"ROLE": "app", "BACKUPS_ON": ""}, ""),
+    ("passwords", {"ROLE": "edge"}, "the edge holds no password and no secret of the app (Caddy and its certificate "
+     "only)"),
+    ("https", {"ROLE": "edge"}, ""),
+])
+def test_items_that_are_not_a_servers_to_judge_say_why(item, env, why):
+    assert _not_applicable(item, **env) == why
