@@ -49,7 +49,7 @@ class RequestLoop:
         self.failed = 0
         self.errors: Counter = Counter()
         self.longest_gap = 0.0
-        self.failed_at: list[float] = []  # time.monotonic() of each failed request
+        self.failed_at: list[float] = []  # when each failed request ended (time.time(): comparable with logs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -81,7 +81,7 @@ class RequestLoop:
                 last_ok = now
             else:
                 self.failed += 1
-                self.failed_at.append(now)
+                self.failed_at.append(time.time())
             self._stop.wait(max(0.0, self.interval - (now - started)))
         if connection is not None:
             connection.close()
