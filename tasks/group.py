@@ -2,9 +2,9 @@
 
 The rules of the role settings (pure), and what a host knows of its group, read from
 pyinfra's own inventory: which app servers there are, in inventory order, and where the
-edge reaches them. Nothing here orchestrates: pyinfra runs each operation on every host
-(``_serial``: one host after the other, ``_run_once``: on the first host only), and
-``config.FAIL_PERCENT = 0`` stops the whole run when an operation fails on one host.
+edge reaches them. pyinfra runs each operation on every host before the next, and its
+``FAIL_PERCENT = 0`` stops the whole run when an operation fails on one host; two
+operations (the lock, the swap) take turns in the inventory's order (below).
 """
 
 from __future__ import annotations
@@ -66,10 +66,60 @@ def first_app(inventory):
 
 
 # --- A run across the group ------------------------------------------------------------
-# pyinfra runs each operation on every host before the next (a ``_serial`` one host after the
-# other), and with FAIL_PERCENT = 0 the run ends after an operation that failed anywhere. Within
-# a serial operation the hosts after the failing one would still run it: each serial step of the
-# group (the lock, the swap) first asks whether the run stopped, and is not done if it did.
+# pyinfra runs each operation on every host before the next, and with FAIL_PERCENT = 0 the run
+# ends after an operation that failed anywhere. Two steps of a group go one server at a time, in
+# the inventory's order (app1, app2, ..., the edge): the lock (two runs started at once meet at
+# the same first server, and one of them refuses there) and the swap. pyinfra's ``_serial`` runs
+# an operation one host at a time, but in no fixed order (a set's); so those two operations run
+# on every host at once, and each host waits for its turn: until the hosts before it in the
+# inventory have finished the operation (``take_turn``, ``turn_done``: gevent events, in this
+# process). A host whose turn comes after the run stopped does not do it.
+
+_turns: dict = {}  # (step, server) -> gevent.event.Event
+
+
+def _turn(step: str, name: str):
+    from gevent.event import Event
+
+    return _turns.setdefault((step, name), Event())
+
+
+def ordered(inventory) -> list:
+    """The group's servers in the inventory's order: the app servers, then the edge(s)."""
+    seen, hosts = set(), []
+    for candidate in members(inventory, APP_GROUP) + members(inventory, EDGE_GROUP):
+        if candidate.name not in seen:
+            seen.add(candidate.name)
+            hosts.append(candidate)
+    return hosts
+
+
+def take_turn(state, step: str, name: str) -> None:
+    """Wait until every server before ``name`` in the group's order that takes part in this run has
+    finished ``step`` (at once for the first, and outside a group)."""
+    for earlier in ordered(state.inventory):
+        if earlier.name == name:
+            return
+        if earlier in state.active_hosts:
+            _turn(step, earlier.name).wait()
+
+
+def turn_done(step: str, name: str) -> None:
+    _turn(step, name).set()
+
+
+def all_turns_done(name: str) -> None:
+    """A server failed: whatever step it was in, the servers after it may take their turn (and
+    find the run stopped)."""
+    for (step, who), event in list(_turns.items()):
+        if who == name:
+            event.set()
+    for step in STEPS:
+        _turn(step, name).set()
+
+
+LOCK_STEP, SWAP_STEP = "lock", "swap"
+STEPS = (LOCK_STEP, SWAP_STEP)
 
 _stopped: dict[str, str] = {}
 _swapped: list[str] = []

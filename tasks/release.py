@@ -41,7 +41,9 @@ class _AuditAndUnlockOnFailure(BaseStateCallback):
             # every server this run holds is left as it is, its lock released, and the operator
             # told who runs what.
             state.config.FAIL_PERCENT = 0
-            if not group.stop(host.name, what):
+            first = group.stop(host.name, what)
+            group.all_turns_done(host.name)
+            if not first:
                 return
             for name, run_ in _runs.items():
                 other = state.inventory.get_host(name)
@@ -89,15 +91,13 @@ def begin(deployment: Deployment, action: str = "deploy", detail: dict | None = 
     run_ = Run(action=action, operator=operator(), paths=settings.paths, detail=dict(detail or {}), plan=plan)
     _runs[host.name] = run_
     snapshot.watch(host)
-    in_group = group.is_group(state.inventory)
     locked(
         name="Ensure this run holds the deploy lock (no other deploy, rollback or restore at once)"
-             + (" on each server of the group, one after the other" if in_group else ""),
+             + (" on each server of the group, one after the other" if group.is_group(state.inventory) else ""),
         run_=run_,
         release_hint=(plan.release.id or None) if plan else None,
         timeout=settings.lock_timeout,
         break_lock=settings.break_lock,
-        _serial=in_group,
     )
     return run_
 

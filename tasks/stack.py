@@ -40,7 +40,6 @@ def brought_up(settings: Settings, plan: Plan):
              + (" (one app server after the other)" if settings.behind_edge else ""),
         paths=settings.paths,
         plan=plan,
-        _serial=settings.behind_edge,
     )
 
 

@@ -113,6 +113,17 @@ def locked(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
     if not executing():
         host.noop("the deploy lock is taken when the deploy runs")
         return
+    in_group = group.is_group(host.state.inventory)
+    if in_group:  # one server after the other, in the inventory's order
+        group.take_turn(host.state, group.LOCK_STEP, host.name)
+    try:
+        yield from _take_lock(run_, release_hint, timeout, break_lock)
+    finally:
+        if in_group:
+            group.turn_done(group.LOCK_STEP, host.name)
+
+
+def _take_lock(run_: Run, release_hint: str | None, timeout: int, break_lock: bool):
     if group.stopped():
         yield from fail(f"Not taking the deploy lock of {host.name}: the run stopped ({group.stopped()}); "
                         "nothing was changed on any server")

@@ -47,6 +47,17 @@ def rolled_out(paths: layout.Paths, plan: Plan):
     + paths: the server's app and state directories
     + plan: this run's plan (tasks.plan.Plan): the rollout and whether Caddy reloads
     """
+    in_group = executing() and group.is_group(host.state.inventory)
+    if in_group:  # one app server after the other, in the inventory's order
+        group.take_turn(host.state, group.SWAP_STEP, host.name)
+    try:
+        yield from _roll_out(plan)
+    finally:
+        if in_group:
+            group.turn_done(group.SWAP_STEP, host.name)
+
+
+def _roll_out(plan: Plan):
     if plan.awaits_fetch:
         yield from later("the services to bring up once the release is fetched")
         return

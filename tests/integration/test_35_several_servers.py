@@ -176,9 +176,9 @@ def test_an_update_with_a_migration_runs_it_once_and_swaps_one_server_at_a_time(
     assert [record["result"] for record in migrated["app1"]] == ["migrated"] and migrated["app2"] == [], migrated
     assert audit_log(grp.servers["app1"])[-1]["migration_after"] == ["0003"]
     assert run.output.count("Migrating") == 1, "the migration ran more than once"
-    # One at a time: app2's swap began once app1's had ended.
+    # One at a time, in the inventory's order: app2's swap began once app1's had ended.
     first, second = run.output.index("[app1] Bringing up"), run.output.index("[app2] Bringing up")
-    assert first < second
+    assert first < second, "app2 was swapped before app1"
     assert "[app1] Success" in run.output[first:second], "app2's swap began before app1's ended"
     for name in APPS:
         assert grp.release(name) == grp.release("app1")
