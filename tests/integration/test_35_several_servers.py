@@ -47,7 +47,10 @@ class Group:
         }
 
     def deploy(self, app=harness.SAMPLE_APP, *args, operator="operator", expect_ok=True, **overrides):
-        run = harness.run_pyinfra(self.inventory(app, **overrides), "deploy.py", "-y", "--json", *args,
+        """The deploy as an operator runs it (-y; with --dry, without it: pyinfra then asks each
+        operation whether it changes anything)."""
+        confirm = () if "--dry" in args else ("-y",)
+        run = harness.run_pyinfra(self.inventory(app, **overrides), "deploy.py", *confirm, "--json", *args,
                                   env={**self.env, "SRQ_HPN_OPERATOR": operator})
         if expect_ok:
             assert run.returncode == 0, run.describe()
