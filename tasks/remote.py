@@ -132,8 +132,9 @@ _last_words: dict[str, str] = {}
 
 
 def explained(state, target, words: str) -> None:
-    """The failure of ``target`` is explained: when every host has failed so, the run ends
-    with each one's last words rather than pyinfra's "No hosts remaining!"."""
+    """The failure of ``target`` is explained: when every host has failed so (or a group's run
+    stops at a failure), the run ends with each one's last words rather than pyinfra's "No
+    hosts remaining!" (or "Over 0% of hosts failed")."""
     _last_words[target.name] = words
     if getattr(state, "_srq_hpn_explained", False):
         return
@@ -145,7 +146,9 @@ def explained(state, target, words: str) -> None:
             return fail_hosts(hosts_to_fail, activated_count)
         except PyinfraError as error:
             words = {name: _last_words.get(name) for name in sorted(h.name for h in state.failed_hosts)}
-            if str(error) != "No hosts remaining!" or not all(words.values()):
+            # Every host failed, or (several servers, FAIL_PERCENT = 0) one did and the run stops everywhere.
+            ended = str(error) == "No hosts remaining!" or str(error).startswith("Over 0% of hosts failed")
+            if not ended or not all(words.values()):
                 raise
             from tasks.refusal import StoppedExplained  # under the CLI only
 

@@ -189,7 +189,7 @@ def test_an_update_with_a_migration_runs_it_once_and_swaps_one_server_at_a_time(
 
 
 def test_two_deploys_of_the_group_at_once_one_refuses_before_any_server_changes(grp, tmp_path):
-    app = with_version(tmp_path, 4)
+    app = with_version(tmp_path, 4, migration=True)
     lines_before = {name: len(audit_log(grp.servers[name])) for name in (*APPS, "edge")}
     results = {}
 
@@ -211,7 +211,7 @@ def test_two_deploys_of_the_group_at_once_one_refuses_before_any_server_changes(
 
 
 def test_a_version_that_never_gets_healthy_stops_the_rollout_on_the_first_server(grp, tmp_path):
-    app = with_version(tmp_path, 5)
+    app = with_version(tmp_path, 5, migration=True)
     main = app / "apps/api/app/main.py"
     main.write_text(main.read_text().replace('    return {"ok": True, "service": "api"}',
                                              '    raise RuntimeError("this version never gets healthy")'))
