@@ -160,3 +160,34 @@ def release_words(runs: dict) -> list[str]:
             lines.append(f"{name} runs release {before}" + ("" if before == plan.release.id else
                                                           f" (release {plan.release.id} not swapped in)"))
     return lines
+
+
+# Settings every server of a group must share (the same site, database and release), and
+# those the app servers alone must share.
+SHARED = ("srq_hpn_domain", "caddy_tls", "caddy_acme_ca")
+SHARED_BY_APPS = ("postgres_host", "postgres_port", "postgres_db", "postgres_user", "postgres_app_user",
+                  "postgres_sslmode", "srq_hpn_app_source", "srq_hpn_app_local_path", "srq_hpn_app_git_repo",
+                  "srq_hpn_app_git_branch", "app_env", "app_secrets")
+
+
+def disagreements(servers: dict[str, tuple[str, dict]]) -> list[str]:
+    """What the servers of a group do not agree on (``servers``: name -> (role, settings), in the
+    inventory's order): a shared setting with another value than on the first server that has
+    it, two app servers at one private address (pure; unit-tested)."""
+    problems = []
+    reference: dict[str, tuple[str, object]] = {}
+    addresses: dict[str, str] = {}
+    for name, (role, data) in servers.items():
+        for key in SHARED + (SHARED_BY_APPS if role == "app" else ()):
+            if key not in data:
+                continue
+            owner, value = reference.setdefault(key, (name, data[key]))
+            if data[key] != value:
+                problems.append(f"{key} is {data[key]!r} on {name} but {value!r} on {owner}: the servers of a group "
+                                "share it")
+        address = data.get("srq_hpn_private_address")
+        if role == "app" and address:
+            owner = addresses.setdefault(address, name)
+            if owner != name:
+                problems.append(f"srq_hpn_private_address {address} is both {owner}'s and {name}'s")
+    return problems

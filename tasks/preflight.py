@@ -160,6 +160,12 @@ def check(ship: bool = True) -> Deployment:
     settings, upload, problems = local_problems(host.data.dict(), ship)
     if problems:
         raise PreflightError(f"preflight failed for {host.name}: {SettingsError(problems)}") from None
+    if settings.behind_edge or settings.edge:
+        servers = {other.name: (other.data.get("srq_hpn_role", "server"), other.data.dict())
+                   for other in group.ordered(host.state.inventory)}
+        disagree = group.disagreements(servers)
+        if disagree:
+            raise PreflightError(f"preflight failed for {host.name}: {SettingsError(disagree)}") from None
     if not ship and settings.edge:
         raise PreflightError(f"{host.name} is the edge: it has no release of the app to roll back; "
                              f"add --limit {group.APP_GROUP} (nothing was changed)")

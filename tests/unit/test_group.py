@@ -70,3 +70,21 @@ def test_the_edge_runs_caddy_alone_with_its_caddyfile():
     assert caddy["container_name"] == layout.EDGE_CONTAINER and caddy["image"] == layout.EDGE_IMAGE
     assert caddy["ports"] == ["80:80", "443:443", "443:443/udp"]
     assert caddy["volumes"][0]["source"] == edge.paths.edge_caddyfile
+
+
+def test_the_servers_of_a_group_must_agree_on_the_site_database_and_release():
+    app = {"srq_hpn_domain": "example.com", "postgres_host": "db.internal", "srq_hpn_app_local_path": "../app",
+           "srq_hpn_private_address": "10.0.0.5"}
+    servers = {"app1": ("app", app),
+               "app2": ("app", {**app, "postgres_host": "other.internal", "srq_hpn_private_address": "10.0.0.5"}),
+               "edge": ("edge", {"srq_hpn_domain": "example.org", "postgres_host": "whatever"})}
+    from tasks.group import disagreements
+
+    assert disagreements(servers) == [
+        "postgres_host is 'other.internal' on app2 but 'db.internal' on app1: the servers of a group share it",
+        "srq_hpn_private_address 10.0.0.5 is both app1's and app2's",
+        "srq_hpn_domain is 'example.org' on edge but 'example.com' on app1: the servers of a group share it",
+    ]
+    servers["app2"] = ("app", {**app, "srq_hpn_private_address": "10.0.0.6"})
+    servers["edge"] = ("edge", {"srq_hpn_domain": "example.com"})
+    assert disagreements(servers) == []
