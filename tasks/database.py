@@ -16,23 +16,27 @@ from tasks.settings import Settings
 
 @deploy("Start the database first")
 def start(settings: Settings, plan: Plan):
-    if settings.external_db:
-        external(settings, plan)
-        return
-    data_volume_kept(
-        name="Ensure the database starts on the volume that holds this stack's data",
-        paths=settings.paths,
-        plan=plan,
-    )
+    """The app's db service (or, with postgres_host, the external database: not started here,
+    it must accept connections from this server, and the app role is made sure with its admin)."""
+    external = f"{settings.postgres_host}:{settings.postgres_port}" if settings.external_db else ""
+    if not external:
+        data_volume_kept(
+            name="Ensure the database starts on the volume that holds this stack's data",
+            paths=settings.paths,
+            plan=plan,
+        )
     db_ready(
-        name="Ensure db runs its current configuration and accepts connections"
+        name=f"Ensure the external database {external} accepts connections from this server "
+             f"(sslmode {settings.postgres_sslmode})" if external else
+             "Ensure db runs its current configuration and accepts connections"
              + (f" (start it: {plan.db_start})" if plan.db_start else ""),
         paths=settings.paths,
         plan=plan,
         timeout=settings.postgres_healthy_timeout,
     )
     app_role(
-        name=f"Ensure the limited role {settings.postgres_app_user} exists with row privileges only"
+        name=f"Ensure the limited role {settings.postgres_app_user} exists"
+             + (f" on {external}" if external else "") + " with row privileges only"
              + (f" ({'; '.join(plan.app_role)})" if plan.app_role else ""),
         plan=plan,
     )
@@ -42,21 +46,3 @@ def start(settings: Settings, plan: Plan):
                  + (f" ({'; '.join(plan.wal.values())})" if plan.wal else ""),
             plan=plan,
         )
-
-
-def external(settings: Settings, plan: Plan):
-    """An external database (postgres_host): the app's db service is not started; the database
-    must accept connections from this server, and the app role is made sure with the admin role."""
-    where = f"{settings.postgres_host}:{settings.postgres_port}"
-    db_ready(
-        name=f"Ensure the external database {where} accepts connections from this server "
-             f"(sslmode {settings.postgres_sslmode})",
-        paths=settings.paths,
-        plan=plan,
-        timeout=settings.postgres_healthy_timeout,
-    )
-    app_role(
-        name=f"Ensure the limited role {settings.postgres_app_user} exists on {where} with row privileges only"
-             + (f" ({'; '.join(plan.app_role)})" if plan.app_role else ""),
-        plan=plan,
-    )

@@ -7,13 +7,13 @@ configuration must build for it.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tasks import layout
 from tasks.appspec import ContractError
+from tasks.group import is_address
 
 SSL_MODES = ("verify-full", "verify-ca", "require", "disable")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)(?![-.])[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.?$")
@@ -23,11 +23,7 @@ HOST_VAR, PORT_VAR = "POSTGRES_HOST", "POSTGRES_PORT"
 SSLMODE_VAR, SSLROOTCERT_VAR = "PGSSLMODE", "PGSSLROOTCERT"
 
 def is_hostname_or_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME_RE.fullmatch(value))
+    return is_address(value) or bool(_HOSTNAME_RE.fullmatch(value))
 
 def check_external_db(merged: dict, read_file=None) -> list[str]:
     """The external database's settings (``read_file``: reads a local path's text, raising

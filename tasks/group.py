@@ -111,9 +111,6 @@ def turn_done(step: str, name: str) -> None:
 def all_turns_done(name: str) -> None:
     """A server failed: whatever step it was in, the servers after it may take their turn (and
     find the run stopped)."""
-    for (step, who), event in list(_turns.items()):
-        if who == name:
-            event.set()
     for step in STEPS:
         _turn(step, name).set()
 

@@ -69,19 +69,12 @@ def parse_env_file(text: str) -> dict[str, str]:
 
 
 def caddyfile(settings: Settings) -> str:
-    global_options = []
     if settings.behind_edge:
         return render_template("caddy/Caddyfile.j2", global_options=[], tls_internal=False, behind_edge=True,
                                edge_port=layout.EDGE_PORT, **_caddy_routes())
-    if settings.caddy_acme_email:
-        global_options.append(f"email {settings.caddy_acme_email}")
-    if settings.caddy_acme_ca:
-        global_options.append(f"acme_ca {settings.caddy_acme_ca}")
-    if settings.caddy_acme_ca_root:
-        global_options.append(f"acme_ca_root {layout.CADDY_ACME_CA_ROOT}")
     return render_template(
         "caddy/Caddyfile.j2",
-        global_options=global_options,
+        global_options=_acme_options(settings),
         tls_internal=settings.caddy_tls == "internal",
         behind_edge=False,
         **_caddy_routes(),

@@ -22,6 +22,7 @@ from pyinfra import host
 
 from pyinfra.api.exceptions import PyinfraError
 
+from tasks.external_db import HOST_VAR, PORT_VAR, ExternalDb
 from tasks.settings import DEPLOY_SECRETS, Settings, database_url, generate_password
 from tasks.validation import KNOWN_DEFAULT_PASSWORDS, check_secret_characters
 
@@ -65,8 +66,8 @@ def quick_reference(settings: Settings, passwords: Passwords) -> dict[str, str]:
     """The guide's Quick Reference variables, in its order (with an external database, its
     host and port too: the app's compose file builds its URLs from them)."""
     where = (settings.postgres_host, settings.postgres_port) if settings.external_db else ("db", 5432)
-    external = {"POSTGRES_HOST": settings.postgres_host, "POSTGRES_PORT": str(settings.postgres_port)} \
-        if settings.external_db else {}
+    database = ExternalDb.of(settings)
+    external = database.env_file_values() if database else {}
     return {
         "DOMAIN": settings.domain,
         "POSTGRES_DB": settings.postgres_db,
@@ -116,7 +117,7 @@ class EnvSources:
         environ = os.environ if environ is None else environ
         fixed = quick_reference(self.settings, self.passwords)
         result = Resolved()
-        external = tuple(n for n in ("POSTGRES_HOST", "POSTGRES_PORT") if n in fixed)  # an external database's
+        external = tuple(n for n in (HOST_VAR, PORT_VAR) if n in fixed)  # an external database's
         for name in ALWAYS + tuple(n for n in ("DATABASE_URL", "DATABASE_URL_ADMIN") if n in needed) + external:
             result.values[name] = fixed[name]
             result.sources[name] = "settings"
