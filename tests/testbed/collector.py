@@ -8,14 +8,12 @@ is published, not even on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 
 import docker
 
 from tests.testbed import harness
-from tests.testbed.base import TestbedError, _labels, _LoopbackContainer
-from tests.testbed.servers import _NamedNetwork
+from tests.testbed.servers import start_listener
 
 PORT = 19532
 JOURNAL_DIR = "/var/log/journal/remote"
@@ -48,27 +46,6 @@ class JournalCollector:
 def start_journal_collector(testbed: harness.Testbed, suffix: str = "collector") -> JournalCollector:
     """Start a collector on the testbed's network (labelled like every testbed container,
     so a sweep removes what a crashed run left)."""
-    name = f"srq-hpn-{suffix}-{testbed.run_id}"
-    container = (
-        _LoopbackContainer(testbed.images["journal-collector"], name=name,
-                           labels=_labels(testbed.sandbox, testbed.run_id))
-        .with_network(_NamedNetwork(testbed.network))
-        .with_network_aliases(name)
-    )
-    container.start()
-    collector = JournalCollector(container=container.get_wrapped_container(), alias=name)
-    listening = False
-    for _ in range(100):  # listening within a second; a crash shows in its logs
-        probe = collector.container.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PORT}"])
-        listening = probe.exit_code == 0
-        if listening:
-            break
-        collector.container.reload()
-        if collector.container.status != "running":
-            break
-        time.sleep(0.1)
-    if not listening:
-        logs = collector.logs()
-        collector.remove()
-        raise TestbedError(f"the journal collector {name} did not listen on {PORT}:\n{logs}")
-    return collector
+    container, name = start_listener(testbed, testbed.images["journal-collector"], suffix, PORT,
+                                     ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PORT}"], "the journal collector")
+    return JournalCollector(container=container, alias=name)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from dataclasses import dataclass
 
 import docker
 
 from tests.testbed import harness
-from tests.testbed.base import TestbedError, _labels, _LoopbackContainer
-from tests.testbed.servers import _NamedNetwork
+from tests.testbed.servers import start_listener
 
 PORT = 8080
 LOG = "/tmp/received.jsonl"
@@ -69,28 +67,8 @@ class WebhookReceiver:
 def start_webhook_receiver(testbed: harness.Testbed, suffix: str = "hooks") -> WebhookReceiver:
     """Start a receiver on the testbed's network (labelled like every testbed container,
     so a sweep removes what a crashed run left)."""
-    name = f"srq-hpn-{suffix}-{testbed.run_id}"
-    container = (
-        _LoopbackContainer(testbed.images["python-base"], name=name,
-                                   labels=_labels(testbed.sandbox, testbed.run_id))
-        .with_command(["python3", "-c", SERVER])
-        .with_network(_NamedNetwork(testbed.network))
-        .with_network_aliases(name)
-    )
-    container.start()
-    receiver = WebhookReceiver(container=container.get_wrapped_container(), alias=name)
-    code = 1
-    for _ in range(100):  # listening within seconds; a crash shows in its logs
-        code = receiver.container.exec_run(
-            ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {PORT}), 1)"]).exit_code
-        if code == 0:
-            break
-        receiver.container.reload()
-        if receiver.container.status != "running":
-            break
-        time.sleep(0.1)
-    if code != 0:
-        logs = receiver.container.logs(tail=30).decode(errors="replace")
-        receiver.remove()
-        raise TestbedError(f"the webhook receiver {name} did not listen on {PORT}:\n{logs}")
-    return receiver
+    container, name = start_listener(
+        testbed, testbed.images["python-base"], suffix, PORT,
+        ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {PORT}), 1)"], "the webhook receiver",
+        command=["python3", "-c", SERVER])
+    return WebhookReceiver(container=container, alias=name)

@@ -332,3 +332,30 @@ class _NamedNetwork:
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+
+def start_listener(testbed, image: str, suffix: str, port: int, probe: list[str], what: str,
+                   command: list[str] | None = None):
+    """A helper container of the testbed (a collector, a webhook receiver) on its network, named
+    and aliased srq-hpn-<suffix>-<run id>, labelled like every testbed container (a sweep removes
+    what a crashed run left); returned (docker container, name) once ``probe`` (run inside it)
+    says it listens on ``port``. Raises TestbedError with its last lines when it does not within
+    about ten seconds, or stops."""
+    name = f"srq-hpn-{suffix}-{testbed.run_id}"
+    container = _LoopbackContainer(image, name=name, labels=_labels(testbed.sandbox, testbed.run_id))
+    if command:
+        container = container.with_command(command)
+    container = container.with_network(_NamedNetwork(testbed.network)).with_network_aliases(name)
+    container.start()
+    wrapped = container.get_wrapped_container()
+    for _ in range(100):
+        if wrapped.exec_run(probe).exit_code == 0:
+            return wrapped, name
+        wrapped.reload()
+        if wrapped.status != "running":
+            break
+        time.sleep(0.1)
+    logs = wrapped.logs(tail=30).decode(errors="replace")
+    with contextlib.suppress(docker.errors.NotFound):
+        wrapped.remove(force=True, v=True)
+    raise TestbedError(f"{what} {name} did not listen on {port}:\n{logs}")
