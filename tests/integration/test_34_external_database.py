@@ -7,11 +7,14 @@ a managed service's. The example app builds its URLs from POSTGRES_HOST and POST
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from tasks import layout
 from tests.integration.helpers import app_role_problems, backups, containers, deploy, env_file_values, \
     failed_deploy, manifest, start_times, take_backup
+from tests.testbed import harness
 from tests.testbed.harness import VARIANT_APP, caddy_root_ca, https_get
 
 
@@ -73,6 +76,21 @@ def test_a_second_run_changes_nothing(external_server, managed, external):
     run = deploy(server, external, env=managed.env())
     assert run.changed_operations() == [], f"operations that changed on the second run: {run.changed_operations()}"
     assert start_times(server) == before
+
+
+def test_no_password_in_any_output(external_server, managed, external):
+    server, first = external_server
+    runs = {
+        "first deploy": first,
+        "-vvv": harness.run_pyinfra(server.inventory(**external), "deploy.py", "-y", "-vvv", env=managed.env()),
+        "--dry --diff -vvv": harness.run_pyinfra(server.inventory(**external), "deploy.py", "--dry", "--diff", "-vvv",
+                                                 env=managed.env()),
+    }
+    secrets = [managed.admin_password, env_file_values(server)["POSTGRES_APP_PASSWORD"]]
+    secrets += [quote(secret, safe="") for secret in secrets]
+    for label, run in runs.items():
+        assert run.returncode == 0, f"{label} failed:\n{run.output[-4000:]}"
+        assert not [secret for secret in secrets if secret in run.output], f"{label} printed a password"
 
 
 def test_the_scheduled_backup_dumps_the_external_database(external_server, managed):

@@ -160,7 +160,7 @@ def test_a_second_run_of_the_group_changes_nothing(grp):
 
 def test_an_update_with_a_migration_runs_it_once_and_swaps_one_server_at_a_time(grp, tmp_path):
     app = with_version(tmp_path, 3, migration=True)
-    dry = grp.deploy(app, "--dry")
+    dry = grp.deploy(app, "--dry", "--diff", "-vvv")
     planned = sorted((op["op_hash"], name) for op in dry.json()["plan"] for name in op["hosts_with_change"])
     assert any("migrate 0002 -> 0003" in line for line in dry.output.splitlines() if "[app1] Plan:" in line)
     assert any("migrated once, by app1" in line for line in dry.output.splitlines() if "[app2] Plan:" in line)
@@ -171,6 +171,9 @@ def test_an_update_with_a_migration_runs_it_once_and_swaps_one_server_at_a_time(
     print(f"\nupdate with a migration across two app servers: {time.monotonic() - started:.0f}s, {loop.summary()}")
     changed = sorted((op["op_hash"], name) for op in run.results()["operations"] for name in op["success"])
     assert changed == planned, "--dry did not list what the run changed (operation, server)"
+    secrets = [grp.managed.admin_password, grp.env["POSTGRES_APP_PASSWORD"]]
+    for label, output in (("--dry --diff -vvv", dry.output), ("the update", run.output)):
+        assert not [secret for secret in secrets if secret in output], f"{label} printed a password"
     assert loop.sent >= 1000 and loop.failed == 0, loop.summary()
     assert grp.managed.query("SELECT version_num FROM alembic_version") == [("0003",)]
     assert grp.get("/api/version").json() == {"version": 3}
